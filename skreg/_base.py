@@ -1,0 +1,498 @@
+"""The estimator layer shared by the classifier and the regressor.
+
+Public methods validate their input once and hand clean arrays to private
+methods and to the training layer; the fitted state lives in public
+attributes ending in ``_`` (``coefs_``, ``intercepts_``...), which
+``predict`` reads, plus private ones (``_training_state``) that a warm start
+continues from.
+"""
+
+import warnings
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import check_scoring, get_scorer_names
+from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from skreg._losses import weighted_mean_loss
+from skreg._network import ParameterLayout, initialize, predict_members
+from skreg._objective import NetworkSpec, PenaltySpec
+from skreg._penalties import penalty_mix
+from skreg._random import member_generators, root_entropy, stream_seed
+from skreg._training import (
+    TrainConfig,
+    TrainingData,
+    fit_lbfgs,
+    fit_stochastic,
+    new_state,
+    penalised_loss,
+)
+
+# Rows per chunk when predicting: memory beyond the result stays bounded.
+PREDICT_CHUNK_ROWS = 4096
+
+
+def _solver_is_stochastic(estimator) -> bool:
+    """``partial_fit`` exists only for 'sgd' and 'adam' (as in scikit-learn's MLP)."""
+    if estimator.solver == "lbfgs":
+        raise AttributeError("partial_fit is only available for stochastic solvers ('sgd', 'adam'), not 'lbfgs'.")
+    return True
+
+
+class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
+    """Shared machinery of ``RegularizedMLPClassifier`` and ``RegularizedMLPRegressor``.
+
+    Do not use directly.
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "scoring": [StrOptions(set(get_scorer_names())), callable, None],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "bootstrap": ["boolean"],
+        "max_samples": [
+            None,
+            Interval(Integral, 1, None, closed="left"),
+            Interval(RealNotInt, 0, 1, closed="right"),
+        ],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        hidden_layer_sizes,
+        activation,
+        *,
+        solver,
+        alpha,
+        penalty,
+        l1_ratio,
+        dropout,
+        batch_size,
+        learning_rate,
+        learning_rate_init,
+        power_t,
+        max_iter,
+        shuffle,
+        random_state,
+        tol,
+        verbose,
+        warm_start,
+        momentum,
+        nesterovs_momentum,
+        early_stopping,
+        validation_fraction,
+        scoring,
+        beta_1,
+        beta_2,
+        epsilon,
+        n_iter_no_change,
+        max_fun,
+        n_estimators,
+        bootstrap,
+        max_samples,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.penalty = penalty
+        self.l1_ratio = l1_ratio
+        self.dropout = dropout
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.scoring = scoring
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.n_estimators = n_estimators
+        self.bootstrap = bootstrap
+        self.max_samples = max_samples
+
+    # ------------------------------------------------------------------
+    # What the subclasses provide
+    # ------------------------------------------------------------------
+
+    @abstractmethod
+    def _encode_targets(self, y, *, first_call, classes=None):
+        """Turn ``y`` into the float targets ``Y`` of shape (n, n_outputs); set label state."""
+
+    @abstractmethod
+    def _loss_name(self) -> str:
+        """The training loss, a key of ``skreg._losses.LOSSES``."""
+
+    def _prepare_y(self, y):
+        """Hook to reshape ``y`` after validation (the classifier flattens a column)."""
+        return y
+
+    def _stratify(self, y):
+        """Labels to stratify the validation split by (``None``: no stratification)."""
+        return None
+
+    def _sample_weight_for(self, y, sample_weight):
+        """Hook for class weights: the classifier multiplies them in."""
+        return sample_weight
+
+    # ------------------------------------------------------------------
+    # Parameters
+    # ------------------------------------------------------------------
+
+    def _hidden_sizes(self) -> tuple:
+        sizes = self.hidden_layer_sizes
+        sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
+        for size in sizes:
+            if not isinstance(size, Integral) or isinstance(size, bool) or size < 1:
+                raise ValueError(f"hidden_layer_sizes must contain positive integers, got {self.hidden_layer_sizes!r}.")
+        return tuple(int(size) for size in sizes)
+
+    def _dropout_rates(self, n_hidden: int) -> tuple:
+        """The drop probability of each hidden layer."""
+        if isinstance(self.dropout, Real):
+            return (float(self.dropout),) * n_hidden
+        rates = tuple(float(rate) for rate in self.dropout)
+        if len(rates) != n_hidden:
+            raise ValueError(
+                f"dropout has {len(rates)} values but there are {n_hidden} hidden layers "
+                f"(hidden_layer_sizes={self.hidden_layer_sizes!r}); give one rate per hidden layer or one float."
+            )
+        for rate in rates:
+            if not 0 <= rate < 1:
+                raise ValueError(f"Every dropout rate must be in [0, 1), got {rates}.")
+        return rates
+
+    def _check_params(self) -> None:
+        """Rules that involve several parameters (single ones are in ``_parameter_constraints``)."""
+        rates = self._dropout_rates(len(self._hidden_sizes()))
+        if self.solver == "lbfgs":
+            if any(rates):
+                raise ValueError(
+                    "dropout > 0 needs a stochastic solver: with solver='lbfgs' the objective would be "
+                    "random. Use solver='adam' or 'sgd', or set dropout=0."
+                )
+            if self.early_stopping:
+                raise ValueError(
+                    "early_stopping=True needs a stochastic solver (epochs to monitor); solver='lbfgs' "
+                    "runs one full-batch optimisation. Use solver='adam' or 'sgd'."
+                )
+
+    def _batch_size(self, n_rows: int) -> int:
+        if self.batch_size == "auto":
+            return min(200, n_rows)
+        if self.batch_size > n_rows:
+            warnings.warn(f"Got batch_size={self.batch_size} larger than the {n_rows} training rows; "
+                          "using one batch of all rows.", UserWarning, stacklevel=3)
+        return int(min(self.batch_size, n_rows))
+
+    def _train_config(self, n_features: int, n_outputs: int, n_rows: int) -> TrainConfig:
+        hidden = self._hidden_sizes()
+        layout = ParameterLayout((n_features, *hidden, n_outputs))
+        return TrainConfig(
+            network=NetworkSpec(layout, self.activation, self._loss_name()),
+            penalty=PenaltySpec(float(self.alpha), *penalty_mix(self.penalty, self.l1_ratio)),
+            dropout=self._dropout_rates(len(hidden)),
+            solver=self.solver,
+            batch_size=self._batch_size(n_rows),
+            max_iter=self.max_iter,
+            shuffle=self.shuffle,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            learning_rate=self.learning_rate,
+            learning_rate_init=self.learning_rate_init,
+            power_t=self.power_t,
+            momentum=self.momentum,
+            nesterovs_momentum=self.nesterovs_momentum,
+            beta_1=self.beta_1,
+            beta_2=self.beta_2,
+            epsilon=self.epsilon,
+            max_fun=self.max_fun,
+            verbose=bool(self.verbose),
+        )
+
+    # ------------------------------------------------------------------
+    # Input validation (public boundary only)
+    # ------------------------------------------------------------------
+
+    def _validate_training_data(self, X, y, *, reset: bool):
+        X, y = validate_data(
+            self, X, y, reset=reset, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32),
+            multi_output=True, y_numeric=self._y_numeric,
+        )
+        if sp.issparse(X):
+            X = X.tocsr()
+        return X, y
+
+    def _validate_X(self, X):
+        X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32))
+        return X.tocsr() if sp.issparse(X) else X
+
+    # ------------------------------------------------------------------
+    # Fitting
+    # ------------------------------------------------------------------
+
+    def _fit(self, X, y, sample_weight, *, X_val=None, y_val=None, sample_weight_val=None,
+             incremental=False, classes=None):
+        """Validate, build the training problem, train, set the fitted attributes."""
+        self._check_params()
+        if (X_val is None) != (y_val is None):
+            raise ValueError("Pass both X_val and y_val to use an explicit validation set, or neither.")
+        if sample_weight_val is not None and X_val is None:
+            raise ValueError("sample_weight_val was given without X_val and y_val.")
+        continuing = (incremental or self.warm_start) and hasattr(self, "_training_state")
+        X, y = self._validate_training_data(X, y, reset=not continuing)
+        y = self._prepare_y(y)
+        Y = self._encode_targets(y, first_call=not continuing, classes=classes)
+        Y = Y.astype(X.dtype, copy=False)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        sample_weight = self._sample_weight_for(y, sample_weight)
+        if not np.any(sample_weight > 0):
+            raise ValueError("sample_weight sums to zero: there is nothing to fit.")
+
+        entropy = self._entropy if continuing else root_entropy(self.random_state)
+        train_rows, validation = self._split_validation(X, y, Y, sample_weight, entropy, incremental,
+                                                        X_val, y_val, sample_weight_val)
+        config = self._train_config(X.shape[1], Y.shape[1], len(train_rows))
+        if continuing:
+            self._check_continuation(config)
+            state = self._training_state
+            state.params = config.network.layout.pack(*self._stacked_parameters())
+        else:
+            state = self._initial_state(config, X.dtype, entropy)
+        member_rows = self._member_rows(train_rows, entropy)
+        data = TrainingData(X=X, Y=Y, sample_weight=sample_weight, member_rows=member_rows)
+        validate = self._make_validator(config, validation, data) if validation is not None else None
+        if self.solver == "lbfgs":
+            fit_lbfgs(data, state, config)
+        else:
+            fit_stochastic(data, state, config, validate, max_epochs=1 if incremental else None,
+                           check_stopping=not incremental)
+        self._entropy = entropy
+        self._set_fitted_attributes(state, config, data)
+        self._warn_about(state, incremental)
+        return self
+
+    def _initial_state(self, config: TrainConfig, dtype, entropy: int):
+        members = range(self.n_estimators)
+        params = initialize(config.network.layout, self.activation, member_generators(entropy, "init", members),
+                            dtype)
+        return new_state(params, member_generators(entropy, "shuffle", members),
+                         member_generators(entropy, "dropout", members))
+
+    def _check_continuation(self, config: TrainConfig) -> None:
+        """A warm start must keep the network's shape."""
+        if config.network.layout != self._layout:
+            raise ValueError(
+                f"warm_start/partial_fit cannot change the network from layer sizes {self._layout.layer_units} "
+                f"to {config.network.layout.layer_units}; set warm_start=False to refit from scratch."
+            )
+
+    def _split_validation(self, X, y, Y, sample_weight, entropy, incremental, X_val, y_val, sample_weight_val):
+        """Training row indices and the validation set ``(X, Y, weight, y)`` (or ``None``)."""
+        n = X.shape[0]
+        all_rows = np.arange(n)
+        if X_val is not None:
+            X_val, y_val = validate_data(self, X_val, y_val, reset=False, accept_sparse=["csr", "csc"],
+                                         dtype=X.dtype, multi_output=True, y_numeric=self._y_numeric)
+            X_val = X_val.tocsr() if sp.issparse(X_val) else X_val
+            Y_val = self._encode_targets(y_val, first_call=False).astype(X.dtype, copy=False)
+            weight_val = _check_sample_weight(sample_weight_val, X_val, dtype=X.dtype, ensure_non_negative=True)
+            return all_rows, (X_val, Y_val, weight_val, y_val)
+        if not self.early_stopping or incremental or self.bootstrap:
+            return all_rows, None
+        n_val = int(np.ceil(self.validation_fraction * n)) if n else 0
+        if n_val < 2 or n - n_val < 1:
+            raise ValueError(
+                f"The validation split has {n_val} row(s) (validation_fraction={self.validation_fraction} of "
+                f"n_samples={n}); early stopping needs at least 2 validation rows and 1 training row. Raise "
+                "validation_fraction, pass X_val/y_val, or set early_stopping=False."
+            )
+        stratify = self._stratify(y)
+        try:
+            train_rows, val_rows = train_test_split(all_rows, test_size=n_val, stratify=stratify,
+                                                    random_state=stream_seed(entropy, "split"))
+        except ValueError:
+            train_rows, val_rows = train_test_split(all_rows, test_size=n_val,
+                                                    random_state=stream_seed(entropy, "split"))
+        train_rows.sort()
+        val_rows.sort()
+        return train_rows, (X[val_rows], Y[val_rows], sample_weight[val_rows], y[val_rows])
+
+    def _member_rows(self, train_rows: np.ndarray, entropy: int) -> np.ndarray:
+        """The rows each member trains on: all training rows, or a bootstrap draw each."""
+        members = range(self.n_estimators)
+        if not self.bootstrap:
+            return np.tile(train_rows, (self.n_estimators, 1))
+        n_draws = self._n_bootstrap_draws(len(train_rows))
+        generators = member_generators(entropy, "bootstrap", members)
+        return np.stack([train_rows[rng.integers(0, len(train_rows), n_draws)] for rng in generators])
+
+    def _n_bootstrap_draws(self, n_rows: int) -> int:
+        if self.max_samples is None:
+            return n_rows
+        if isinstance(self.max_samples, Integral):
+            if self.max_samples > n_rows:
+                raise ValueError(f"max_samples={self.max_samples} exceeds the {n_rows} training rows.")
+            return int(self.max_samples)
+        return max(1, int(round(self.max_samples * n_rows)))
+
+    def _make_validator(self, config: TrainConfig, validation, data: TrainingData):
+        """``validate(params) -> (loss, score)`` per member on its validation rows."""
+        X_val, Y_val, weight_val, y_val = validation
+        network = config.network
+        scorer = None if self.scoring is None else check_scoring(self, scoring=self.scoring)
+
+        def validate(params):
+            coefs, intercepts = network.layout.views(params)
+            output = predict_members(X_val, coefs, intercepts, network.activation, network.output_activation,
+                                     PREDICT_CHUNK_ROWS)
+            loss = weighted_mean_loss(network.loss, Y_val, output, weight_val)
+            if scorer is None:
+                return loss, -loss
+            scores = [scorer(self._member_estimator(params[k : k + 1], network.layout), X_val, y_val,
+                             sample_weight=weight_val) for k in range(params.shape[0])]
+            return loss, np.asarray(scores, dtype=np.float64)
+
+        return validate
+
+    # ------------------------------------------------------------------
+    # Fitted state
+    # ------------------------------------------------------------------
+
+    def _set_fitted_attributes(self, state, config: TrainConfig, data: TrainingData) -> None:
+        layout = config.network.layout
+        self._layout = layout
+        self._training_state = state
+        coefs, intercepts = layout.views(state.params)
+        single = state.n_members == 1
+        self.coefs_ = [np.array(W[0] if single else W) for W in coefs]
+        self.intercepts_ = [np.array(b[0, 0] if single else b[:, 0]) for b in intercepts]
+        self.n_layers_ = len(layout.layer_units)
+        self.n_outputs_ = layout.layer_units[-1]
+        self.out_activation_ = config.network.output_activation
+        self.n_iter_ = int(state.n_iter.max())
+        self.t_ = int(state.samples_seen)
+        self.loss_curve_ = [float(np.mean(epoch)) for epoch in state.loss_curve]
+        self.loss_ = float(np.mean(self._objective_value(state.params, config, data)))
+        if state.validation_loss_curve:
+            self.validation_loss_curve_ = [float(np.mean(epoch)) for epoch in state.validation_loss_curve]
+            self.validation_scores_ = [float(np.mean(epoch)) for epoch in state.validation_score_curve]
+            self.best_validation_score_ = float(np.mean(state.tracker.best_score))
+            self.best_iteration_ = int(np.max(state.tracker.best_epoch)) if single else state.tracker.best_epoch
+            self.best_loss_ = None
+        else:
+            self.validation_loss_curve_ = None
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+            self.best_iteration_ = None
+            self.best_loss_ = None if state.tracker is None else float(-np.mean(state.tracker.best_score))
+
+    def _objective_value(self, params, config: TrainConfig, data: TrainingData) -> np.ndarray:
+        """J of each member at ``params`` on its own training rows (no dropout)."""
+        coefs, intercepts = config.network.layout.views(params)
+        output = predict_members(data.X, coefs, intercepts, config.network.activation,
+                                 config.network.output_activation, PREDICT_CHUNK_ROWS)
+        n_rows = data.Y.shape[0]
+        counts = np.stack([np.bincount(rows, minlength=n_rows) for rows in data.member_rows])
+        weight = data.sample_weight * counts
+        loss = weighted_mean_loss(config.network.loss, data.Y, output, weight)
+        return penalised_loss(loss, params, config, weight.sum(axis=1, dtype=np.float64))
+
+    def _warn_about(self, state, incremental: bool) -> None:
+        if state.diverged.any():
+            warnings.warn(
+                f"Training diverged (non-finite loss) for {int(state.diverged.sum())} of {state.n_members} "
+                f"network(s); their last finite weights were kept. Lower learning_rate_init "
+                f"(now {self.learning_rate_init}) or scale the inputs.", ConvergenceWarning, stacklevel=3)
+        if state.interrupted:
+            warnings.warn("Training interrupted by the user; the last complete epoch's (or best) weights "
+                          "were kept.", UserWarning, stacklevel=3)
+        if state.reached_max_iter and not incremental:
+            solver = "L-BFGS" if self.solver == "lbfgs" else "Stochastic Optimizer"
+            warnings.warn(f"{solver}: Maximum iterations ({self.max_iter}) reached and the optimization "
+                          "hasn't converged yet.", ConvergenceWarning, stacklevel=3)
+
+    def _stacked_parameters(self) -> tuple:
+        """``coefs_`` and ``intercepts_`` with a leading member axis (views, no copy)."""
+        if self.coefs_[0].ndim == 2:
+            return [W[None] for W in self.coefs_], [b[None, None] for b in self.intercepts_]
+        return list(self.coefs_), [b[:, None] for b in self.intercepts_]
+
+    def _member_estimator(self, params_row: np.ndarray, layout: ParameterLayout):
+        """A fitted single-network estimator of the same class around one member's parameters."""
+        member = type(self)(**{**self.get_params(deep=False), "n_estimators": 1, "bootstrap": False})
+        coefs, intercepts = layout.views(params_row)
+        member.coefs_ = [W[0] for W in coefs]
+        member.intercepts_ = [b[0, 0] for b in intercepts]
+        member.n_layers_ = len(layout.layer_units)
+        member.n_outputs_ = layout.layer_units[-1]
+        member.out_activation_ = NetworkSpec(layout, self.activation, self._loss_name()).output_activation
+        for name in ("n_features_in_", "feature_names_in_", "classes_", "_label_binarizer"):
+            if hasattr(self, name):
+                setattr(member, name, getattr(self, name))
+        return member
+
+    # ------------------------------------------------------------------
+    # Prediction
+    # ------------------------------------------------------------------
+
+    def _member_outputs(self, X) -> np.ndarray:
+        """Every member's output on ``X``, shape (n_members, n_samples, n_outputs)."""
+        check_is_fitted(self, "coefs_")
+        X = self._validate_X(X)
+        coefs, intercepts = self._stacked_parameters()
+        return predict_members(X, coefs, intercepts, self.activation, self.out_activation_, PREDICT_CHUNK_ROWS)
+
+    def _mean_output(self, X) -> np.ndarray:
+        """The ensemble's mean output, shape (n_samples, n_outputs)."""
+        outputs = self._member_outputs(X)
+        return outputs[0] if outputs.shape[0] == 1 else outputs.mean(axis=0)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.multi_output = True
+        return tags

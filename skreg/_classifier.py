@@ -1,0 +1,256 @@
+"""RegularizedMLPClassifier."""
+
+import numpy as np
+from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils._available_if import available_if
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from skreg._base import BaseRegularizedMLP, _solver_is_stochastic
+from skreg._docs import ATTRIBUTES, NOTES, PARAMETERS
+
+
+class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
+    __doc__ = (
+        """Multi-layer perceptron classifier with L2/L1/elastic-net penalties, dropout,
+    early stopping and ensembles.
+
+    A drop-in upgrade of scikit-learn's ``MLPClassifier``: the same parameters
+    with the same meaning, plus the regularizers it lacks. Binary and multiclass
+    targets use a logistic or softmax output with log-loss; multilabel
+    indicator targets use one logistic output per label.
+
+    Parameters
+    ----------
+    """
+        + PARAMETERS
+        + """
+
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes, multiplied into ``sample_weight``, as in
+        scikit-learn's linear models. Single-output targets only.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels (for multilabel targets, the label indices).
+
+    """
+        + ATTRIBUTES
+        + """
+
+    See Also
+    --------
+    RegularizedMLPRegressor : The regressor.
+    sklearn.neural_network.MLPClassifier : What this upgrades.
+
+    Notes
+    -----
+"""
+        + NOTES
+        + """
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skreg import RegularizedMLPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = RegularizedMLPClassifier(hidden_layer_sizes=(16,), penalty="l1", alpha=1.0,
+    ...                                max_iter=300, random_state=0).fit(X, y)
+    >>> clf.predict(X[:3])
+    array([0, 0, 0])
+    >>> bool(clf.score(X, y) > 0.9)
+    True
+    """
+    )
+
+    _parameter_constraints: dict = {
+        **BaseRegularizedMLP._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+    _y_numeric = False
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        penalty="l2",
+        l1_ratio=0.5,
+        dropout=0.0,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        scoring=None,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        class_weight=None,
+        n_estimators=1,
+        bootstrap=False,
+        max_samples=None,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
+            penalty=penalty, l1_ratio=l1_ratio, dropout=dropout, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
+            max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction, scoring=scoring,
+            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun, n_estimators=n_estimators, bootstrap=bootstrap, max_samples=max_samples,
+        )
+        self.class_weight = class_weight
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
+        """Fit the model to data matrix X and targets y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a multilabel indicator matrix.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows in the loss and in the penalty's normaliser S.
+        X_val, y_val : array-like, default=None
+            An explicit validation set, used instead of a split of the
+            training rows; pass both or neither.
+        sample_weight_val : array-like of shape (n_val_samples,), default=None
+            Weights of the validation rows.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight, X_val=X_val, y_val=y_val, sample_weight_val=sample_weight_val)
+
+    @available_if(_solver_is_stochastic)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Update the model with one epoch over the given data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        sample_weight : array-like of shape (n_samples,), default=None
+        classes : array-like of shape (n_classes,), default=None
+            All the classes, required on the first call and ignored after.
+
+        Returns
+        -------
+        self : object
+        """
+        first_call = not hasattr(self, "_training_state")
+        if first_call and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes if first_call else None)
+
+    def _prepare_y(self, y):
+        if y.ndim == 2 and y.shape[1] == 1:
+            return column_or_1d(y, warn=True)
+        return y
+
+    def _encode_targets(self, y, *, first_call, classes=None):
+        check_classification_targets(y)
+        if first_call:
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y if classes is None else classes)
+            self.classes_ = self._label_binarizer.classes_
+        elif not self._label_binarizer.y_type_.startswith("multilabel"):
+            unknown = np.setdiff1d(np.unique(y), self.classes_)
+            if unknown.size:
+                raise ValueError(f"y contains labels not seen in the first fit: {unknown.tolist()}; "
+                                 f"known classes are {self.classes_.tolist()}.")
+        return self._label_binarizer.transform(y)
+
+    def _loss_name(self):
+        if self._label_binarizer.y_type_ == "multiclass":
+            return "log_loss"
+        return "binary_log_loss"
+
+    def _stratify(self, y):
+        return y if type_of_target(y) in ("binary", "multiclass") else None
+
+    def _sample_weight_for(self, y, sample_weight):
+        if self.class_weight is None:
+            return sample_weight
+        if type_of_target(y).startswith("multilabel"):
+            raise ValueError("class_weight is not supported for multilabel targets.")
+        return sample_weight * compute_sample_weight(self.class_weight, y)
+
+    def predict_proba(self, X):
+        """Probability estimates, the mean over ensemble members.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            For binary targets, the columns are ``[1 - p, p]``.
+        """
+        check_is_fitted(self)
+        proba = self._mean_output(X)
+        if self._label_binarizer.y_type_ == "binary":
+            return np.hstack([1 - proba, proba])
+        return proba
+
+    def predict_log_proba(self, X):
+        """Logarithm of ``predict_proba``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        proba = self.predict_proba(X)
+        with np.errstate(divide="ignore"):
+            return np.log(proba)
+
+    def predict(self, X):
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_labels)
+        """
+        check_is_fitted(self)
+        proba = self._mean_output(X)
+        if self._label_binarizer.y_type_ == "multiclass":
+            return self.classes_[np.argmax(proba, axis=1)]
+        return self._label_binarizer.inverse_transform(proba, threshold=0.5)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags

@@ -1,0 +1,205 @@
+"""Docstring pieces shared by the two estimators, so they cannot drift apart."""
+
+PARAMETERS = """\
+hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        The ith element is the number of units in the ith hidden layer. An
+        empty tuple gives a network with no hidden layer (a generalised
+        linear model).
+
+    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+        Activation of the hidden layers.
+
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        'lbfgs' minimises the full-batch objective with L-BFGS-B (L1 and
+        elastic-net solved exactly through bound constraints); 'sgd' and
+        'adam' are minibatch methods, followed by a proximal step for L1.
+
+    alpha : float, default=0.0001
+        Strength of the penalty, :math:`\\alpha` in the objective (Notes).
+        Its meaning does not depend on ``batch_size`` or ``solver``.
+
+    penalty : {'l2', 'l1', 'elasticnet'} or None, default='l2'
+        Penalty on the weights (never on the biases).
+
+    l1_ratio : float, default=0.5
+        Share of L1 in the 'elasticnet' penalty; ignored otherwise.
+
+    dropout : float or array-like of shape (n_layers - 2,), default=0.0
+        Probability of dropping each hidden unit during training, one
+        float for every hidden layer or one per hidden layer. Inverted
+        dropout: survivors are scaled by ``1 / (1 - p)`` and nothing is
+        dropped at prediction time. Needs a stochastic solver.
+
+    batch_size : int or 'auto', default='auto'
+        Minibatch size of 'sgd' and 'adam'; 'auto' is ``min(200, n_samples)``.
+
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Step-size schedule of 'sgd' (as in scikit-learn's MLP).
+
+    learning_rate_init : float, default=0.001
+        Initial step size of 'sgd' and 'adam'.
+
+    power_t : float, default=0.5
+        Exponent of the 'invscaling' schedule.
+
+    max_iter : int, default=200
+        Maximum number of epochs ('sgd', 'adam') or iterations ('lbfgs').
+
+    shuffle : bool, default=True
+        Whether to shuffle the rows every epoch.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds, through independent streams, the weight initialisation, the
+        validation split, the bootstrap draws, the row shuffling and the
+        dropout masks (each member of an ensemble its own). Turning one of
+        them on or off does not change the others. Pass an int for
+        reproducible output across calls.
+
+    tol : float, default=1e-4
+        Minimum improvement of the monitored quantity (training loss, or
+        validation score with early stopping) over ``n_iter_no_change``
+        epochs; for 'lbfgs', the projected-gradient tolerance.
+
+    verbose : bool, default=False
+        Print one line per epoch: epoch, training loss, validation loss and
+        score, elapsed time.
+
+    warm_start : bool, default=False
+        Continue from the previous fit's weights *and* optimizer state
+        (Adam moments, SGD velocity and schedule).
+
+    momentum : float, default=0.9
+        Momentum of 'sgd', in [0, 1).
+
+    nesterovs_momentum : bool, default=True
+        Whether 'sgd' uses Nesterov's momentum.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training rows (stratified for
+        classifiers), stop when the validation score has not improved by
+        ``tol`` for ``n_iter_no_change`` epochs, and restore the weights of
+        the best epoch. With ``bootstrap=True``, each member monitors its own
+        out-of-bag rows instead.
+
+    validation_fraction : float, default=0.1
+        Share of the training rows held out for early stopping.
+
+    scoring : str, callable or None, default=None
+        What early stopping monitors: None for the validation loss (the data
+        term, without the penalty), or any scikit-learn scorer name or
+        callable ``scorer(estimator, X, y)``.
+
+    beta_1 : float, default=0.9
+        Adam's decay rate of the first moment, in [0, 1).
+
+    beta_2 : float, default=0.999
+        Adam's decay rate of the second moment, in [0, 1).
+
+    epsilon : float, default=1e-8
+        Adam's numerical stability constant.
+
+    n_iter_no_change : int, default=10
+        Patience, in epochs, of the stopping rule.
+
+    max_fun : int, default=15000
+        Maximum number of objective evaluations of 'lbfgs'.
+
+    n_estimators : int, default=1
+        Number of networks in the ensemble, all trained at once.
+
+    bootstrap : bool, default=False
+        Whether each member trains on its own bootstrap resample of the rows.
+
+    max_samples : int or float, default=None
+        Rows drawn per member when ``bootstrap=True``: all of them (None), a
+        count (int) or a share (float in (0, 1])."""
+
+NOTES = """\
+    The network minimises
+
+    .. math::
+
+        J(W, b) = \\frac{1}{S}\\sum_{i=1}^{n} s_i\\,\\ell\\big(y_i, f(x_i)\\big)
+                  + \\frac{\\alpha}{S}\\,\\Omega(W), \\qquad S = \\sum_i s_i,
+
+    with sample weights :math:`s_i` (all 1 by default, so :math:`S = n`) and
+
+    .. math::
+
+        \\Omega(W) = \\tfrac12\\sum_l \\|W^{(l)}\\|_F^2 \\;(\\text{'l2'}),\\quad
+        \\sum_l\\sum_{ij}|w^{(l)}_{ij}| \\;(\\text{'l1'}),\\quad
+        \\rho\\sum|w| + (1-\\rho)\\tfrac12\\sum w^2 \\;(\\text{'elasticnet'}, \\rho=\\text{l1\\_ratio}).
+
+    Biases are never penalised. A minibatch step uses the batch's weighted
+    mean loss plus the same :math:`(\\alpha/S)\\Omega`, an unbiased estimate of
+    :math:`\\nabla J`, so ``alpha`` means the same for every solver and batch
+    size. scikit-learn's MLP divides its L2 term by the *batch* size instead:
+    its ``alpha`` corresponds to ours times ``n_samples / batch_size`` for
+    'sgd' and 'adam', and to ours unchanged for 'lbfgs'.
+
+    L1 is applied with a proximal (soft-threshold) step after every 'sgd' or
+    'adam' update, scaled by the optimizer's own step size, so weights
+    become exactly zero; 'lbfgs' splits each weight into positive and
+    negative parts under bound constraints.
+
+    With no hidden layer and a full-batch solver the model is exactly a
+    ridge, logistic or lasso regression: ``Ridge(alpha)``,
+    ``LogisticRegression(C=1/alpha)``, ``Lasso(alpha=alpha/n)``."""
+
+ATTRIBUTES = """\
+coefs_ : list of ndarray
+        Weight matrix of each layer, of shape (fan_in, fan_out) for a single
+        network and (n_estimators, fan_in, fan_out) for an ensemble.
+
+    intercepts_ : list of ndarray
+        Bias vector of each layer, of shape (fan_out,) or
+        (n_estimators, fan_out).
+
+    loss_ : float
+        The objective J (Notes) at the fitted weights on the training rows,
+        without dropout; the mean over members for an ensemble.
+
+    loss_curve_ : list of float
+        The objective at each epoch (the running minibatch average of the
+        data term plus the penalty at the epoch's end); for 'lbfgs', at each
+        iteration.
+
+    best_loss_ : float or None
+        Best epoch objective when the stopping rule watches the training
+        loss; None with a validation set or with 'lbfgs'.
+
+    validation_loss_curve_ : list of float or None
+        Validation loss (data term only) after each epoch, when a validation
+        set (early stopping or ``X_val``) is used.
+
+    validation_scores_ : list of float or None
+        The monitored validation score after each epoch, higher is better:
+        minus the validation loss when ``scoring=None``, else the scorer's.
+
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``, the score of the restored weights.
+
+    best_iteration_ : int, ndarray of shape (n_estimators,) or None
+        Epoch (1-based) whose weights were restored by early stopping.
+
+    n_iter_ : int
+        Number of epochs run (iterations for 'lbfgs'); the most of any member.
+
+    t_ : int
+        Number of training rows seen by the stochastic solver, per member.
+
+    n_layers_ : int
+        Number of layers, input and output included.
+
+    n_outputs_ : int
+        Number of output units.
+
+    out_activation_ : str
+        Output activation: 'identity', 'exp', 'logistic' or 'softmax'.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column
+        names."""

@@ -1,0 +1,95 @@
+"""Per-sample losses and their gradients with respect to the output layer.
+
+Each loss is paired with its canonical output activation (squared error with
+the identity, binary log-loss with the logistic, log-loss with the softmax,
+half Poisson deviance with the exponential),
+for which the gradient of the loss with respect to the output layer's
+pre-activation is simply ``P - Y``. Arrays may carry a leading member axis:
+``Y`` has shape ``(n_samples, n_outputs)`` and ``P`` has shape
+``(..., n_samples, n_outputs)``.
+"""
+
+import numpy as np
+from scipy.special import xlogy
+
+
+def squared_error(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
+    r"""Per-sample :math:`\ell_i = \tfrac12 \sum_k (y_{ik} - p_{ik})^2`.
+
+    Summing (not averaging) over outputs keeps each output its own ridge
+    problem: with no hidden layer, the fit equals ``Ridge(alpha)``.
+    """
+    residual = P - Y
+    return 0.5 * np.einsum("...k,...k->...", residual, residual)
+
+
+def _clipped(P: np.ndarray) -> np.ndarray:
+    eps = np.finfo(P.dtype).eps
+    return np.clip(P, eps, 1 - eps)
+
+
+def log_loss(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
+    r"""Per-sample multinomial :math:`\ell_i = -\sum_k y_{ik} \log p_{ik}`."""
+    return -np.einsum("...k,...k->...", np.broadcast_to(Y, P.shape), np.log(_clipped(P)))
+
+
+def binary_log_loss(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
+    r"""Per-sample :math:`\ell_i = -\sum_k [y_{ik}\log p_{ik} + (1-y_{ik})\log(1-p_{ik})]`."""
+    P = _clipped(P)
+    Y = np.broadcast_to(Y, P.shape)
+    return -(np.einsum("...k,...k->...", Y, np.log(P)) + np.einsum("...k,...k->...", 1 - Y, np.log1p(-P)))
+
+
+def half_poisson_deviance(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
+    r"""Per-sample :math:`\ell_i = \sum_k [p_{ik} - y_{ik}\log p_{ik} + y_{ik}\log y_{ik} - y_{ik}]`."""
+    Y = np.broadcast_to(Y, P.shape)
+    return np.sum(P - xlogy(Y, P) + xlogy(Y, Y) - Y, axis=-1)
+
+
+LOSSES = {
+    "squared_error": squared_error,
+    "log_loss": log_loss,
+    "binary_log_loss": binary_log_loss,
+    "poisson": half_poisson_deviance,
+}
+
+# The output activation that makes ``dl/dZ = P - Y`` for each loss.
+OUTPUT_ACTIVATIONS = {
+    "squared_error": "identity",
+    "log_loss": "softmax",
+    "binary_log_loss": "logistic",
+    "poisson": "exp",
+}
+
+
+def weighted_mean_loss(loss: str, Y: np.ndarray, P: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Weighted mean of the per-sample loss over the sample axis.
+
+    Parameters
+    ----------
+    loss : str
+        A key of ``LOSSES``.
+    Y : ndarray of shape (n_samples, n_outputs)
+    P : ndarray of shape (..., n_samples, n_outputs)
+    weight : ndarray of shape (n_samples,) or (..., n_samples)
+        Non-negative sample weights; the mean divides by their sum.
+
+    Returns
+    -------
+    ndarray of shape P.shape[:-2]
+    """
+    per_sample = LOSSES[loss](Y, P)
+    return np.sum(per_sample * weight, axis=-1) / np.sum(weight, axis=-1)
+
+
+def output_delta(Y: np.ndarray, P: np.ndarray, weight: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Gradient of the weighted mean loss with respect to the output pre-activation.
+
+    ``out = weight[:, None] * (P - Y) / sum(weight)``, written into ``out``
+    (which may be ``P`` itself). ``weight`` has shape ``(..., n_samples)`` and
+    its sum is taken over the sample axis.
+    """
+    np.subtract(P, Y, out=out)
+    scale = weight / np.sum(weight, axis=-1, keepdims=True)
+    out *= scale[..., None]
+    return out

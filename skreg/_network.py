@@ -1,0 +1,259 @@
+"""The network: parameter layout, initialisation, forward and backward passes.
+
+Every array carries a leading *member* axis: an ensemble of ``m`` networks
+is one set of arrays, and a single network is ``m = 1``. All parameters of
+member ``k`` live in row ``k`` of one flat array of shape ``(m, n_params)``,
+laid out as ``[W_0, ..., W_{L-1}, b_0, ..., b_{L-1}]``; the per-layer
+weights ``W_l`` of shape ``(m, fan_in, fan_out)`` and biases ``b_l`` of shape
+``(m, 1, fan_out)`` are views into it. Keeping the weights first makes the
+penalised part one contiguous block per member, and keeping each member in one
+row lets an optimizer update (or freeze) whole members with broadcasting.
+
+The network input ``X`` of a batch may be shared by all members (a 2-D array
+or sparse matrix of shape ``(n, n_features)``) or member-specific (a 3-D
+array of shape ``(m, n, n_features)``, or a list of ``m`` sparse matrices).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from skreg._activations import ACTIVATIONS, DERIVATIVES
+
+
+@dataclass(frozen=True)
+class ParameterLayout:
+    """Where each layer's weights and biases sit in a member's parameter row."""
+
+    layer_units: tuple
+
+    @property
+    def n_layers(self) -> int:
+        """Number of weight matrices (hidden layers + output layer)."""
+        return len(self.layer_units) - 1
+
+    @property
+    def weight_shapes(self) -> list:
+        return list(zip(self.layer_units[:-1], self.layer_units[1:], strict=True))
+
+    @property
+    def n_weights(self) -> int:
+        return sum(fan_in * fan_out for fan_in, fan_out in self.weight_shapes)
+
+    @property
+    def n_params(self) -> int:
+        return self.n_weights + sum(self.layer_units[1:])
+
+    def views(self, flat: np.ndarray) -> tuple:
+        """Per-layer views ``(coefs, intercepts)`` into ``flat`` of shape (m, n_params)."""
+        m = flat.shape[0]
+        coefs, intercepts = [], []
+        start = 0
+        for fan_in, fan_out in self.weight_shapes:
+            stop = start + fan_in * fan_out
+            coefs.append(flat[:, start:stop].reshape(m, fan_in, fan_out))
+            start = stop
+        for fan_out in self.layer_units[1:]:
+            intercepts.append(flat[:, start : start + fan_out].reshape(m, 1, fan_out))
+            start += fan_out
+        return coefs, intercepts
+
+    def pack(self, coefs: list, intercepts: list) -> np.ndarray:
+        """Stack per-layer arrays of shape (m, fan_in, fan_out) / (m, 1, fan_out) into one flat array."""
+        m = coefs[0].shape[0]
+        return np.concatenate([a.reshape(m, -1) for a in [*coefs, *intercepts]], axis=1)
+
+
+def glorot_bound(fan_in: int, fan_out: int, activation: str) -> float:
+    """Half-width of the Glorot-uniform initialisation (factor 2 for logistic units)."""
+    factor = 2.0 if activation == "logistic" else 6.0
+    return float(np.sqrt(factor / (fan_in + fan_out)))
+
+
+def initialize(layout: ParameterLayout, activation: str, rngs: list, dtype) -> np.ndarray:
+    """Glorot-uniform weights and biases, member ``k`` drawn from ``rngs[k]``.
+
+    Returns
+    -------
+    ndarray of shape (len(rngs), layout.n_params)
+    """
+    flat = np.empty((len(rngs), layout.n_params), dtype=dtype)
+    coefs, intercepts = layout.views(flat)
+    for k, rng in enumerate(rngs):
+        for W, b, (fan_in, fan_out) in zip(coefs, intercepts, layout.weight_shapes, strict=True):
+            bound = glorot_bound(fan_in, fan_out, activation)
+            W[k] = rng.uniform(-bound, bound, (fan_in, fan_out))
+            b[k] = rng.uniform(-bound, bound, (1, fan_out))
+    return flat
+
+
+def input_matmul(X, W: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``X @ W`` for a shared or member-specific, dense or sparse input batch.
+
+    Returns an array of shape (m, n, fan_out).
+    """
+    if isinstance(X, list) or sp.issparse(X):
+        if out is None:
+            n = X[0].shape[0] if isinstance(X, list) else X.shape[0]
+            out = np.empty((W.shape[0], n, W.shape[2]), dtype=W.dtype)
+        for k in range(W.shape[0]):
+            out[k] = (X[k] if isinstance(X, list) else X) @ W[k]
+        return out
+    return np.matmul(X, W, out=out)
+
+
+def input_gradient(X, delta: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``X.T @ delta`` into ``out`` of shape (m, n_features, fan_out)."""
+    if isinstance(X, list) or sp.issparse(X):
+        for k in range(delta.shape[0]):
+            out[k] = ((X[k] if isinstance(X, list) else X).T @ delta[k])
+        return out
+    XT = X.T if X.ndim == 2 else X.transpose(0, 2, 1)
+    return np.matmul(XT, delta, out=out)
+
+
+def dropout_masks(shapes: list, rates: list, rngs: list, dtype) -> list:
+    r"""Inverted-dropout masks :math:`M_l = \mathrm{Bernoulli}(1-p_l) / (1-p_l)`.
+
+    Parameters
+    ----------
+    shapes : list of tuple
+        ``(m, n, units)`` for each hidden layer.
+    rates : list of float
+        Drop probability ``p_l`` of each hidden layer.
+    rngs : list of numpy.random.Generator
+        One generator per member; member ``k``'s masks come from ``rngs[k]`` only.
+
+    Returns
+    -------
+    list
+        One mask array per hidden layer, or ``None`` where ``p_l == 0``.
+    """
+    masks = []
+    for shape, rate in zip(shapes, rates, strict=True):
+        if rate == 0:
+            masks.append(None)
+            continue
+        mask = np.empty(shape, dtype=dtype)
+        for k, rng in enumerate(rngs):
+            rng.random(dtype=mask.dtype, out=mask[k])
+        keep = 1.0 - rate
+        np.multiply(mask >= rate, mask.dtype.type(1.0 / keep), out=mask)
+        masks.append(mask)
+    return masks
+
+
+@dataclass
+class ForwardCache:
+    """What ``backward`` needs from ``forward``.
+
+    ``outputs[l]`` is layer ``l``'s activation ``f(Z_l)`` before dropout;
+    ``inputs[l]`` is what layer ``l`` received (``inputs[0]`` is the batch,
+    ``inputs[l + 1] = outputs[l] * masks[l]``).
+    """
+
+    inputs: list
+    outputs: list
+    masks: list
+
+
+def forward(X, coefs: list, intercepts: list, activation: str, output_activation: str,
+            masks: list | None = None, buffers: list | None = None) -> ForwardCache:
+    """Run the network forward.
+
+    Parameters
+    ----------
+    X : array or sparse matrix of shape (n, n_features) or (m, n, n_features), or list of sparse
+    coefs, intercepts : list of ndarray of shape (m, fan_in, fan_out) and (m, 1, fan_out)
+    activation : str
+        Hidden activation, a key of ``ACTIVATIONS``.
+    output_activation : str
+    masks : list of (ndarray or None), optional
+        Dropout mask per hidden layer; ``None`` (or missing) means no dropout.
+    buffers : list of ndarray, optional
+        Preallocated ``(m, n, units)`` arrays, one per layer (then twice per
+        dropout layer), reused across calls to avoid allocations.
+
+    Returns
+    -------
+    ForwardCache
+        ``cache.outputs[-1]`` is the network output of shape (m, n, n_outputs).
+    """
+    n_layers = len(coefs)
+    masks = masks if masks is not None else [None] * (n_layers - 1)
+    buffers = buffers if buffers is not None else [None] * (2 * n_layers)
+    inputs, outputs = [X], []
+    for layer in range(n_layers):
+        A_in = inputs[-1]
+        Z = buffers[2 * layer]
+        Z = input_matmul(A_in, coefs[layer], Z) if layer == 0 else np.matmul(A_in, coefs[layer], out=Z)
+        Z += intercepts[layer]
+        is_output = layer == n_layers - 1
+        A = ACTIVATIONS[output_activation if is_output else activation](Z)
+        outputs.append(A)
+        if not is_output:
+            mask = masks[layer]
+            if mask is None:
+                inputs.append(A)
+            else:
+                inputs.append(np.multiply(A, mask, out=buffers[2 * layer + 1]))
+    return ForwardCache(inputs=inputs, outputs=outputs, masks=masks)
+
+
+def backward(cache: ForwardCache, coefs: list, delta: np.ndarray, activation: str,
+             grad_coefs: list, grad_intercepts: list, delta_buffers: list | None = None) -> None:
+    """Back-propagate ``delta = dJ/dZ_out`` and write the parameter gradients.
+
+    Parameters
+    ----------
+    cache : ForwardCache
+        From the ``forward`` call that produced the output.
+    coefs : list of ndarray of shape (m, fan_in, fan_out)
+    delta : ndarray of shape (m, n, n_outputs)
+        Gradient of the objective's data term with respect to the output
+        layer's pre-activation (already weighted and normalised).
+    activation : str
+        Hidden activation.
+    grad_coefs, grad_intercepts : list of ndarray
+        Written in place; same shapes as the parameters.
+    delta_buffers : list of ndarray, optional
+        Preallocated ``(m, n, units)`` arrays per hidden layer.
+    """
+    derivative = DERIVATIVES[activation]
+    for layer in range(len(coefs) - 1, -1, -1):
+        A_in = cache.inputs[layer]
+        if layer == 0:
+            input_gradient(A_in, delta, out=grad_coefs[0])
+        else:
+            np.matmul(A_in.transpose(0, 2, 1), delta, out=grad_coefs[layer])
+        np.sum(delta, axis=-2, keepdims=True, out=grad_intercepts[layer])
+        if layer == 0:
+            break
+        out = delta_buffers[layer - 1] if delta_buffers is not None else None
+        delta = np.matmul(delta, coefs[layer].transpose(0, 2, 1), out=out)
+        mask = cache.masks[layer - 1]
+        if mask is not None:
+            delta *= mask
+        derivative(cache.outputs[layer - 1], delta)
+
+
+def predict_members(X, coefs: list, intercepts: list, activation: str, output_activation: str,
+                    chunk_rows: int = 4096) -> np.ndarray:
+    """Every member's output on ``X``, computed ``chunk_rows`` rows at a time.
+
+    Memory beyond the result stays bounded by ``chunk_rows`` times the widest
+    layer, whatever ``n``.
+
+    Returns
+    -------
+    ndarray of shape (m, n, n_outputs)
+    """
+    n = X.shape[0]
+    m, n_outputs = coefs[-1].shape[0], coefs[-1].shape[2]
+    result = np.empty((m, n, n_outputs), dtype=coefs[0].dtype)
+    for start in range(0, n, chunk_rows):
+        stop = min(start + chunk_rows, n)
+        cache = forward(X[start:stop], coefs, intercepts, activation, output_activation)
+        result[:, start:stop] = cache.outputs[-1]
+    return result

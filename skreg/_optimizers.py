@@ -1,0 +1,141 @@
+"""Stochastic optimizers updating a flat ``(m, n_params)`` parameter array in place.
+
+Each row is one member of the ensemble. ``member_scale`` (shape ``(m, 1)``)
+multiplies every member's step: 1 for a member still training, 0 for one
+that has stopped, so a stopped member is frozen without special cases.
+
+After each ``step``, ``prox_step_sizes()`` gives the step size of the last
+update per coordinate, which the L1 proximal step scales its threshold by:
+with it, the fixed points of the proximal iteration are exactly the
+minimisers of the penalised objective.
+"""
+
+import numpy as np
+
+
+class SGD:
+    """Stochastic gradient descent with (Nesterov) momentum.
+
+    Parameters
+    ----------
+    shape : tuple
+        ``(m, n_params)``.
+    dtype : numpy dtype
+    learning_rate_init : float
+    momentum : float
+    nesterov : bool
+    schedule : {'constant', 'invscaling', 'adaptive'}
+    power_t : float
+        Exponent of the ``'invscaling'`` schedule.
+
+    Notes
+    -----
+    The update is ``v <- momentum * v - lr * g`` then ``w <- w + v`` (or, with
+    Nesterov, ``w <- w + momentum * v - lr * g``). At a fixed point the
+    velocity equals ``-lr * g / (1 - momentum)``, so the effective step size
+    used for the L1 proximal threshold is ``lr / (1 - momentum)``.
+    """
+
+    def __init__(self, shape, dtype, *, learning_rate_init, momentum, nesterov, schedule, power_t):
+        self.learning_rate_init = learning_rate_init
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.schedule = schedule
+        self.power_t = power_t
+        self.learning_rate = np.full((shape[0], 1), learning_rate_init, dtype=dtype)
+        self.member_scale = np.ones((shape[0], 1), dtype=dtype)
+        self.velocity = np.zeros(shape, dtype=dtype)
+        self._work = np.empty(shape, dtype=dtype)
+
+    def reset_members(self, members: np.ndarray) -> None:
+        """Forget the velocity of ``members`` (after their parameters were restored)."""
+        self.velocity[members] = 0
+
+    def step(self, params: np.ndarray, grads: np.ndarray) -> None:
+        """Update ``params`` in place from ``grads``."""
+        rate = self.learning_rate * self.member_scale
+        scaled_grad = np.multiply(grads, rate, out=self._work)
+        self.velocity *= self.momentum
+        self.velocity -= scaled_grad
+        if self.nesterov:
+            params -= scaled_grad
+            params += self.momentum * self.velocity
+        else:
+            params += self.velocity
+
+    def prox_step_sizes(self, n_weights: int) -> np.ndarray:
+        """Effective step size per member, shape (m, 1), the same for every weight."""
+        return self.learning_rate * self.member_scale / (1.0 - self.momentum)
+
+    def end_epoch(self, samples_seen: int) -> None:
+        """Apply the ``'invscaling'`` schedule (as scikit-learn: ``lr0 / (t + 1) ** power_t``)."""
+        if self.schedule == "invscaling":
+            self.learning_rate[:] = self.learning_rate_init / (samples_seen + 1) ** self.power_t
+
+    def reduce_learning_rate(self, members: np.ndarray) -> np.ndarray:
+        """Divide the rate of ``members`` by 5 (``'adaptive'``); return which must stop instead.
+
+        A member whose rate is already below 1e-6 stops, as in scikit-learn.
+        """
+        if self.schedule != "adaptive":
+            return members
+        exhausted = members & (self.learning_rate[:, 0] <= 1e-6)
+        self.learning_rate[members & ~exhausted] /= 5.0
+        return exhausted
+
+
+class Adam:
+    """Adam (Kingma & Ba, 2014) with scikit-learn's bias correction.
+
+    ``lr_t = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)`` and
+    ``w <- w - lr_t * m / (sqrt(v) + epsilon)``; the per-coordinate step size
+    is ``lr_t / (sqrt(v) + epsilon)``.
+    """
+
+    def __init__(self, shape, dtype, *, learning_rate_init, beta_1, beta_2, epsilon):
+        self.learning_rate_init = learning_rate_init
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.t = 0
+        self.member_scale = np.ones((shape[0], 1), dtype=dtype)
+        self.first_moment = np.zeros(shape, dtype=dtype)
+        self.second_moment = np.zeros(shape, dtype=dtype)
+        self._denominator = np.empty(shape, dtype=dtype)
+        self._work = np.empty(shape, dtype=dtype)
+        self._rate = 0.0
+
+    def reset_members(self, members: np.ndarray) -> None:
+        """Forget the moments of ``members`` (after their parameters were restored)."""
+        self.first_moment[members] = 0
+        self.second_moment[members] = 0
+
+    def step(self, params: np.ndarray, grads: np.ndarray) -> None:
+        """Update ``params`` in place from ``grads``."""
+        self.t += 1
+        work = self._work
+        self.first_moment *= self.beta_1
+        self.first_moment += np.multiply(grads, 1.0 - self.beta_1, out=work)
+        self.second_moment *= self.beta_2
+        np.multiply(grads, grads, out=work)
+        work *= 1.0 - self.beta_2
+        self.second_moment += work
+        self._rate = (
+            self.learning_rate_init * np.sqrt(1.0 - self.beta_2**self.t) / (1.0 - self.beta_1**self.t)
+        )
+        np.sqrt(self.second_moment, out=self._denominator)
+        self._denominator += self.epsilon
+        np.divide(self.first_moment, self._denominator, out=work)
+        work *= self.member_scale * work.dtype.type(self._rate)
+        params -= work
+
+    def prox_step_sizes(self, n_weights: int) -> np.ndarray:
+        """Per-coordinate step size of the last update on the first ``n_weights`` parameters."""
+        return (self.member_scale * self._rate) / self._denominator[:, :n_weights]
+
+    def end_epoch(self, samples_seen: int) -> None:
+        """Adam has no epoch schedule."""
+
+    def reduce_learning_rate(self, members: np.ndarray) -> np.ndarray:
+        """Adam has no adaptive schedule: every member asked to reduce stops."""
+        return members

@@ -1,0 +1,202 @@
+"""RegularizedMLPRegressor."""
+
+import numpy as np
+from sklearn.base import RegressorMixin, _fit_context
+from sklearn.utils._available_if import available_if
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from skreg._base import BaseRegularizedMLP, _solver_is_stochastic
+from skreg._docs import ATTRIBUTES, NOTES, PARAMETERS
+
+
+class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
+    __doc__ = (
+        """Multi-layer perceptron regressor with L2/L1/elastic-net penalties, dropout,
+    early stopping, ensembles and uncertainty.
+
+    A drop-in upgrade of scikit-learn's ``MLPRegressor``: the same parameters
+    with the same meaning, plus the regularizers it lacks.
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'poisson'}, default='squared_error'
+        'squared_error' is :math:`\\tfrac12\\sum_k (y_k - \\hat y_k)^2` per row
+        with an identity output; 'poisson' is the half Poisson deviance with
+        an exponential output (``y`` must be non-negative).
+
+    """
+        + PARAMETERS
+        + """
+
+    Attributes
+    ----------
+    """
+        + ATTRIBUTES
+        + """
+
+    See Also
+    --------
+    RegularizedMLPClassifier : The classifier.
+    sklearn.neural_network.MLPRegressor : What this upgrades.
+
+    Notes
+    -----
+"""
+        + NOTES
+        + """
+
+    For several outputs the squared error is summed over outputs (so each
+    output is its own ridge problem); scikit-learn's ``loss_`` averages over
+    outputs instead, so our ``loss_`` is ``n_outputs`` times theirs.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skreg import RegularizedMLPRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> model = make_pipeline(StandardScaler(), RegularizedMLPRegressor(
+    ...     hidden_layer_sizes=(32,), dropout=0.1, learning_rate_init=0.01,
+    ...     max_iter=300, random_state=0)).fit(X, y / 100)
+    >>> model.predict(X[:2]).shape
+    (2,)
+    """
+    )
+
+    _parameter_constraints: dict = {
+        **BaseRegularizedMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+    _y_numeric = True
+
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        penalty="l2",
+        l1_ratio=0.5,
+        dropout=0.0,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        scoring=None,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        n_estimators=1,
+        bootstrap=False,
+        max_samples=None,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
+            penalty=penalty, l1_ratio=l1_ratio, dropout=dropout, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
+            max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction, scoring=scoring,
+            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun, n_estimators=n_estimators, bootstrap=bootstrap, max_samples=max_samples,
+        )
+        self.loss = loss
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
+        """Fit the model to data matrix X and targets y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows in the loss and in the penalty's normaliser S.
+        X_val, y_val : array-like, default=None
+            An explicit validation set, used instead of a split of the
+            training rows; pass both or neither.
+        sample_weight_val : array-like of shape (n_val_samples,), default=None
+            Weights of the validation rows.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight, X_val=X_val, y_val=y_val, sample_weight_val=sample_weight_val)
+
+    @available_if(_solver_is_stochastic)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the model with one epoch over the given data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def _encode_targets(self, y, *, first_call, classes=None):
+        Y = np.asarray(y)
+        if first_call:
+            self._y_ndim = Y.ndim
+        Y = Y.reshape(-1, 1) if Y.ndim == 1 else Y
+        if not first_call and Y.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {Y.shape[1]} output(s) but the model was fitted with {self.n_outputs_}.")
+        if self.loss == "poisson" and np.any(Y < 0):
+            raise ValueError("loss='poisson' needs non-negative targets y.")
+        return Y
+
+    def _loss_name(self):
+        return self.loss
+
+    def predict(self, X, return_std=False):
+        """Predicted values: the mean over ensemble members.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        return_std : bool, default=False
+            Also return the standard deviation across members, the ensemble's
+            own uncertainty about the regression function f(x) (zero for a
+            single network) -- not the noise of y around it.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        y_std : ndarray of the same shape, only with ``return_std=True``
+        """
+        check_is_fitted(self)
+        outputs = self._member_outputs(X)
+        mean = outputs.mean(axis=0) if outputs.shape[0] > 1 else outputs[0]
+        if not return_std:
+            return self._shape_output(mean)
+        std = outputs.std(axis=0)
+        return self._shape_output(mean), self._shape_output(std)
+
+    def _shape_output(self, values):
+        return values.ravel() if values.shape[1] == 1 else values

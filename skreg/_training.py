@@ -1,0 +1,446 @@
+"""The training loop: epochs, minibatches, stopping, divergence, history.
+
+Knows nothing of scikit-learn: it receives clean arrays, a ``TrainConfig``
+and random generators, and updates a ``TrainingState`` that survives between
+calls (``warm_start`` and ``partial_fit`` continue it).
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.optimize
+import scipy.sparse as sp
+
+from skreg._network import dropout_masks
+from skreg._objective import (
+    NetworkSpec,
+    PenaltySpec,
+    data_term_and_gradient,
+    objective_and_gradient,
+    penalty_scale,
+)
+from skreg._optimizers import SGD, Adam
+from skreg._penalties import penalty_value, soft_threshold
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every training hyperparameter, already validated."""
+
+    network: NetworkSpec
+    penalty: PenaltySpec
+    dropout: tuple
+    solver: str
+    batch_size: int
+    max_iter: int
+    shuffle: bool
+    tol: float
+    n_iter_no_change: int
+    learning_rate: str
+    learning_rate_init: float
+    power_t: float
+    momentum: float
+    nesterovs_momentum: bool
+    beta_1: float
+    beta_2: float
+    epsilon: float
+    max_fun: int
+    verbose: bool
+
+
+@dataclass
+class TrainingData:
+    """The rows each member trains on.
+
+    ``member_rows[k]`` indexes the rows of member ``k`` (all rows, or a
+    bootstrap draw with repeats); all members have the same number of rows.
+    ``total_weight[k]`` is ``S_k``, the sum of sample weights over those rows.
+    """
+
+    X: object
+    Y: np.ndarray
+    sample_weight: np.ndarray
+    member_rows: np.ndarray
+
+    @property
+    def n_members(self) -> int:
+        return self.member_rows.shape[0]
+
+    @property
+    def total_weight(self) -> np.ndarray:
+        return self.sample_weight[self.member_rows].sum(axis=1, dtype=np.float64)
+
+
+class ImprovementTracker:
+    """Per-member patience counter on a score where higher is better.
+
+    A member's counter grows each epoch its score fails to beat the best by
+    ``tol`` and resets otherwise (scikit-learn's rule); ``update`` returns the
+    members whose counter exceeded ``n_iter_no_change``.
+    """
+
+    def __init__(self, n_members: int, n_iter_no_change: int, tol: float):
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.best_score = np.full(n_members, -np.inf)
+        self.best_epoch = np.zeros(n_members, dtype=int)
+        self.count = np.zeros(n_members, dtype=int)
+
+    def update(self, scores: np.ndarray, epochs: np.ndarray, active: np.ndarray) -> tuple:
+        """Record one epoch's ``scores``; return ``(improved, out_of_patience)`` masks."""
+        short_of_tol = scores < self.best_score + self.tol
+        self.count = np.where(active, np.where(short_of_tol, self.count + 1, 0), self.count)
+        improved = active & (scores > self.best_score)
+        self.best_score = np.where(improved, scores, self.best_score)
+        self.best_epoch = np.where(improved, epochs, self.best_epoch)
+        return improved, active & (self.count > self.n_iter_no_change)
+
+    def forgive(self, members: np.ndarray) -> None:
+        """Reset the counter of ``members`` (after their learning rate was reduced)."""
+        self.count[members] = 0
+
+
+@dataclass
+class TrainingState:
+    """Everything a fit leaves behind and a warm-started fit continues from."""
+
+    params: np.ndarray
+    optimizer: object = None
+    shuffle_rngs: list = None
+    dropout_rngs: list = None
+    samples_seen: int = 0
+    n_iter: np.ndarray = None
+    loss_curve: list = field(default_factory=list)
+    validation_loss_curve: list = field(default_factory=list)
+    validation_score_curve: list = field(default_factory=list)
+    tracker: ImprovementTracker = None
+    best_params: np.ndarray = None
+    stopped: np.ndarray = None
+    diverged: np.ndarray = None
+    interrupted: bool = False
+    reached_max_iter: bool = False
+
+    @property
+    def n_members(self) -> int:
+        return self.params.shape[0]
+
+
+def make_optimizer(config: TrainConfig, shape, dtype):
+    """The stochastic optimizer named by ``config.solver``."""
+    if config.solver == "sgd":
+        return SGD(shape, dtype, learning_rate_init=config.learning_rate_init, momentum=config.momentum,
+                   nesterov=config.nesterovs_momentum, schedule=config.learning_rate, power_t=config.power_t)
+    return Adam(shape, dtype, learning_rate_init=config.learning_rate_init, beta_1=config.beta_1,
+                beta_2=config.beta_2, epsilon=config.epsilon)
+
+
+def new_state(params: np.ndarray, shuffle_rngs: list, dropout_rngs: list) -> TrainingState:
+    """A fresh state around initial parameters."""
+    m = params.shape[0]
+    return TrainingState(params=params, shuffle_rngs=shuffle_rngs, dropout_rngs=dropout_rngs,
+                         n_iter=np.zeros(m, dtype=int), stopped=np.zeros(m, dtype=bool),
+                         diverged=np.zeros(m, dtype=bool))
+
+
+# --------------------------------------------------------------------------
+# Stochastic solvers (sgd, adam)
+# --------------------------------------------------------------------------
+
+class Workspace:
+    """Buffers allocated once per fit and reused by every full-size batch."""
+
+    def __init__(self, config: TrainConfig, n_members: int, batch_size: int, dtype):
+        units = config.network.layout.layer_units[1:]
+        self.batch_size = batch_size
+        self.forward = []
+        for layer, n_units in enumerate(units):
+            self.forward.append(np.empty((n_members, batch_size, n_units), dtype=dtype))
+            has_dropout = layer < len(config.dropout) and config.dropout[layer] > 0
+            self.forward.append(np.empty((n_members, batch_size, n_units), dtype=dtype) if has_dropout else None)
+        self.deltas = [np.empty((n_members, batch_size, n), dtype=dtype) for n in units[:-1]]
+        self.grads = np.empty((n_members, config.network.layout.n_params), dtype=dtype)
+        self.penalty_work = np.empty((n_members, config.network.layout.n_weights), dtype=dtype)
+
+    def for_batch(self, n_rows: int) -> tuple:
+        """Forward and delta buffers for a batch of ``n_rows`` (``None``: allocate)."""
+        if n_rows == self.batch_size:
+            return self.forward, self.deltas
+        return None, None
+
+
+def epoch_order(data: TrainingData, state: TrainingState, shuffle: bool) -> np.ndarray:
+    """Each member's rows for this epoch, shuffled by its own generator."""
+    if not shuffle:
+        return data.member_rows
+    return np.stack([rng.permutation(rows) for rows, rng in zip(data.member_rows, state.shuffle_rngs, strict=True)])
+
+
+def gather_batch(data: TrainingData, rows: np.ndarray) -> tuple:
+    """``(X, Y, weight)`` of a batch; shared 2-D when there is one member."""
+    if rows.shape[0] == 1:
+        rows = rows[0]
+        return data.X[rows], data.Y[rows], data.sample_weight[rows]
+    if sp.issparse(data.X):
+        X = [data.X[member_rows] for member_rows in rows]
+    else:
+        X = data.X[rows]
+    return X, data.Y[rows], data.sample_weight[rows]
+
+
+def apply_penalty_gradient(params, grads, config: TrainConfig, scale: np.ndarray, work: np.ndarray) -> None:
+    """Add the smooth (L2) part's gradient ``(alpha/S) r_2 W`` to the weights' gradient."""
+    n_weights = config.network.layout.n_weights
+    factor = (scale * config.penalty.l2_share).astype(params.dtype)[:, None]
+    grads[:, :n_weights] += np.multiply(params[:, :n_weights], factor, out=work)
+
+
+def apply_l1_prox(params, optimizer, config: TrainConfig, scale: np.ndarray) -> None:
+    """Soft-threshold the weights by ``step size * (alpha/S) * r_1``: exact zeros."""
+    n_weights = config.network.layout.n_weights
+    factor = (scale * config.penalty.l1_share).astype(params.dtype)[:, None]
+    soft_threshold(params[:, :n_weights], optimizer.prox_step_sizes(n_weights) * factor)
+
+
+def train_step(X, Y, weight, state: TrainingState, config: TrainConfig, workspace: Workspace,
+               scale: np.ndarray) -> np.ndarray:
+    """One minibatch update of every member; returns the batch's mean loss per member."""
+    n_rows = weight.shape[-1]
+    buffers, delta_buffers = workspace.for_batch(n_rows)
+    masks = None
+    if any(config.dropout):
+        units = config.network.layout.layer_units[1:-1]
+        shapes = [(state.n_members, n_rows, n) for n in units]
+        masks = dropout_masks(shapes, config.dropout, state.dropout_rngs, state.params.dtype)
+    loss = data_term_and_gradient(config.network, state.params, workspace.grads, X, Y, weight, masks,
+                                  buffers, delta_buffers)
+    if config.penalty.has_l2:
+        apply_penalty_gradient(state.params, workspace.grads, config, scale, workspace.penalty_work)
+    state.optimizer.step(state.params, workspace.grads)
+    if config.penalty.has_l1:
+        apply_l1_prox(state.params, state.optimizer, config, scale)
+    return loss
+
+
+def freeze_diverged(state: TrainingState, members: np.ndarray, last_good: np.ndarray) -> None:
+    """Restore the last finite parameters of ``members`` and stop them for good."""
+    state.params[members] = last_good[members]
+    state.optimizer.reset_members(members)
+    state.optimizer.member_scale[members] = 0
+    state.diverged |= members
+    state.stopped |= members
+
+
+def run_epoch(data: TrainingData, state: TrainingState, config: TrainConfig, workspace: Workspace,
+              last_good: np.ndarray) -> np.ndarray:
+    """One pass over every member's rows; returns the weighted mean batch loss per member."""
+    scale = penalty_scale(config.penalty, data.total_weight)
+    order = epoch_order(data, state, config.shuffle)
+    loss_sum = np.zeros(state.n_members)
+    weight_sum = np.zeros(state.n_members)
+    for start in range(0, order.shape[1], config.batch_size):
+        X, Y, weight = gather_batch(data, order[:, start : start + config.batch_size])
+        batch_loss = train_step(X, Y, weight, state, config, workspace, scale)
+        bad = ~np.isfinite(batch_loss) & ~state.stopped
+        if bad.any():
+            freeze_diverged(state, bad, last_good)
+        batch_weight = weight.sum(axis=-1)
+        loss_sum += np.where(np.isfinite(batch_loss), batch_loss, 0.0) * batch_weight
+        weight_sum += batch_weight
+    state.samples_seen += order.shape[1]
+    return loss_sum / weight_sum
+
+
+def penalised_loss(data_loss: np.ndarray, params: np.ndarray, config: TrainConfig, total_weight) -> np.ndarray:
+    """``data_loss + (alpha/S) Omega(W)`` per member."""
+    if config.penalty.alpha == 0:
+        return data_loss
+    weights = params[:, : config.network.layout.n_weights]
+    omega = penalty_value(weights, config.penalty.l1_share, config.penalty.l2_share)
+    return data_loss + penalty_scale(config.penalty, total_weight) * omega
+
+
+def check_finite_params(state: TrainingState, last_good: np.ndarray) -> None:
+    """Freeze members whose parameters left the floats despite a finite batch loss."""
+    bad = ~np.isfinite(state.params).all(axis=1) & ~state.diverged
+    if bad.any():
+        freeze_diverged(state, bad, last_good)
+
+
+def update_stopping(state: TrainingState, config: TrainConfig, scores: np.ndarray, active: np.ndarray,
+                    keep_best: bool) -> None:
+    """Patience bookkeeping for one epoch: best snapshot, schedule, stopping."""
+    if state.tracker is None:
+        state.tracker = ImprovementTracker(state.n_members, config.n_iter_no_change, config.tol)
+    improved, out_of_patience = state.tracker.update(scores, state.n_iter, active)
+    if keep_best:
+        if state.best_params is None:
+            state.best_params = state.params.copy()
+        state.best_params[improved] = state.params[improved]
+    must_stop = state.optimizer.reduce_learning_rate(out_of_patience)
+    state.tracker.forgive(out_of_patience & ~must_stop)
+    state.stopped |= must_stop
+    state.optimizer.member_scale[state.stopped] = 0
+
+
+def report_epoch(state: TrainingState, active_before: np.ndarray, started: float) -> None:
+    """One line per epoch for ``verbose=True``."""
+    members = active_before if active_before.any() else np.ones_like(active_before)
+    line = f"Epoch {int(state.n_iter.max())}: loss = {state.loss_curve[-1][members].mean():.8f}"
+    if state.validation_loss_curve:
+        line += f", validation loss = {state.validation_loss_curve[-1][members].mean():.8f}"
+        line += f", validation score = {state.validation_score_curve[-1][members].mean():.6f}"
+    if state.n_members > 1:
+        line += f", members training = {int((~state.stopped).sum())}/{state.n_members}"
+    line += f", elapsed = {time.perf_counter() - started:.2f} s"
+    print(line, flush=True)
+
+
+def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig, validate=None,
+                   max_epochs: int | None = None, check_stopping: bool = True) -> TrainingState:
+    """Train every member with sgd or adam for up to ``max_epochs`` epochs.
+
+    Parameters
+    ----------
+    data : TrainingData
+    state : TrainingState
+        Updated in place (and returned). Its optimizer is created if missing,
+        kept otherwise, so a warm start continues Adam's moments and SGD's
+        velocity and schedule.
+    config : TrainConfig
+    validate : callable, optional
+        ``validate(params) -> (loss, score)``, both of shape (m,), on each
+        member's validation rows; score is higher-is-better. With it, each
+        member stops on its own validation score and gets the parameters of
+        its best epoch back.
+    max_epochs : int, optional
+        Defaults to ``config.max_iter``.
+    check_stopping : bool
+        ``False`` for ``partial_fit``: no patience bookkeeping.
+    """
+    max_epochs = config.max_iter if max_epochs is None else max_epochs
+    params = state.params
+    if state.optimizer is None:
+        state.optimizer = make_optimizer(config, params.shape, params.dtype)
+    state.stopped = state.diverged.copy()
+    state.optimizer.member_scale[:] = ~state.stopped[:, None]
+    state.interrupted = False
+    batch_size = min(config.batch_size, data.member_rows.shape[1])
+    workspace = Workspace(config, state.n_members, batch_size, params.dtype)
+    last_good = params.copy()
+    started = time.perf_counter()
+    total_weight = data.total_weight
+    epochs_run = 0
+    try:
+        while epochs_run < max_epochs and not state.stopped.all():
+            active = ~state.stopped
+            data_loss = run_epoch(data, state, config, workspace, last_good)
+            check_finite_params(state, last_good)
+            epochs_run += 1
+            state.n_iter += active
+            state.loss_curve.append(penalised_loss(data_loss, params, config, total_weight))
+            state.optimizer.end_epoch(state.samples_seen)
+            active &= ~state.diverged
+            if validate is not None:
+                val_loss, val_score = validate(params)
+                state.validation_loss_curve.append(val_loss)
+                state.validation_score_curve.append(val_score)
+            if check_stopping:
+                scores = val_score if validate is not None else -state.loss_curve[-1]
+                update_stopping(state, config, scores, active, keep_best=validate is not None)
+            last_good[~state.diverged] = params[~state.diverged]
+            if config.verbose:
+                report_epoch(state, active, started)
+    except KeyboardInterrupt:
+        params[:] = last_good
+        state.interrupted = True
+    state.reached_max_iter = not state.stopped.all() and not state.interrupted
+    if validate is not None and state.best_params is not None:
+        restore = ~state.diverged
+        params[restore] = state.best_params[restore]
+    return state
+
+
+# --------------------------------------------------------------------------
+# Full-batch solver (L-BFGS)
+# --------------------------------------------------------------------------
+
+def _split_l1(row: np.ndarray, n_weights: int) -> np.ndarray:
+    """``[w, b] -> [max(w, 0), max(-w, 0), b]`` so that ``|w|`` becomes linear."""
+    weights = row[:n_weights]
+    return np.concatenate([np.maximum(weights, 0), np.maximum(-weights, 0), row[n_weights:]])
+
+
+def _join_l1(theta: np.ndarray, n_weights: int) -> np.ndarray:
+    return np.concatenate([theta[:n_weights] - theta[n_weights : 2 * n_weights], theta[2 * n_weights :]])
+
+
+def _lbfgs_member(data: TrainingData, config: TrainConfig, row: np.ndarray, weight: np.ndarray,
+                  total_weight: float) -> tuple:
+    """Minimise one member's J with L-BFGS-B; returns ``(row, n_iter, loss_curve)``.
+
+    With an L1 part, every weight is split as ``w = w+ - w-`` with
+    ``w+, w- >= 0`` (bounds L-BFGS-B handles exactly), turning ``|w|`` into
+    the linear ``w+ + w-``: weights whose both parts sit at their bound are
+    exactly zero.
+    """
+    network, penalty = config.network, config.penalty
+    n_weights = network.layout.n_weights
+    dtype = row.dtype
+    split = penalty.has_l1
+    smooth = PenaltySpec(penalty.alpha, 0.0, penalty.l2_share)
+    l1_scale = penalty.alpha * penalty.l1_share / total_weight
+    total = np.array([total_weight])
+
+    def fun(theta):
+        params = (_join_l1(theta, n_weights) if split else theta).astype(dtype)[None]
+        value, grads = objective_and_gradient(network, smooth, params, data.X, data.Y, weight, total)
+        grad = grads[0].astype(np.float64)
+        if not split:
+            return float(value[0]), grad
+        positive_and_negative = theta[: 2 * n_weights]
+        value = float(value[0]) + l1_scale * positive_and_negative.sum()
+        grad_w = grad[:n_weights]
+        return value, np.concatenate([grad_w + l1_scale, -grad_w + l1_scale, grad[n_weights:]])
+
+    theta0 = row.astype(np.float64)
+    bounds = None
+    if split:
+        theta0 = _split_l1(theta0, n_weights)
+        bounds = [(0, None)] * (2 * n_weights) + [(None, None)] * (theta0.size - 2 * n_weights)
+    curve = []
+    result = scipy.optimize.minimize(
+        fun, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
+        callback=lambda intermediate_result: curve.append(float(intermediate_result.fun)),
+        options={"maxfun": config.max_fun, "maxiter": config.max_iter, "gtol": config.tol},
+    )
+    theta = _join_l1(result.x, n_weights) if split else result.x
+    return theta.astype(dtype), result.nit, curve, result.status == 1
+
+
+def fit_lbfgs(data: TrainingData, state: TrainingState, config: TrainConfig) -> TrainingState:
+    """Minimise each member's full-batch objective with L-BFGS-B, one member at a time.
+
+    A member's bootstrap repeats become integer sample weights, which give
+    the same objective as repeated rows.
+    """
+    n_rows = data.Y.shape[0]
+    curves = []
+    state.reached_max_iter = False
+    try:
+        for k, rows in enumerate(data.member_rows):
+            weight = data.sample_weight * np.bincount(rows, minlength=n_rows)
+            row, n_iter, curve, hit_limit = _lbfgs_member(data, config, state.params[k], weight, weight.sum())
+            if not np.all(np.isfinite(row)):
+                state.diverged[k] = True
+                continue
+            state.params[k] = row
+            state.n_iter[k] = n_iter
+            state.reached_max_iter |= hit_limit
+            curves.append(curve)
+    except KeyboardInterrupt:
+        state.interrupted = True
+    longest = max((len(curve) for curve in curves), default=0)
+    for epoch in range(longest):
+        state.loss_curve.append(np.array([curve[min(epoch, len(curve) - 1)] for curve in curves]))
+    return state
