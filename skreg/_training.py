@@ -222,9 +222,37 @@ def train_step(X, Y, weight, state: TrainingState, config: TrainConfig, workspac
     return loss
 
 
-def freeze_diverged(state: TrainingState, members: np.ndarray, last_good: np.ndarray) -> None:
-    """Restore the last finite parameters of ``members`` and stop them for good."""
-    state.params[members] = last_good[members]
+class FiniteGuard:
+    """Keeps, per member, the latest parameters known to give a finite loss.
+
+    A batch loss is evaluated at the parameters *before* its step, so a
+    finite loss at step ``j`` certifies the parameters of step ``j - 1``;
+    when a member's loss turns non-finite, its certified parameters are
+    restored and it is frozen. One copy per step; the arrays are swapped,
+    not copied, when every member is finite.
+    """
+
+    def __init__(self, params: np.ndarray):
+        self.certified = params.copy()
+        self._before_step = params.copy()
+
+    def before_step(self, params: np.ndarray) -> None:
+        np.copyto(self._before_step, params)
+
+    def after_step(self, state: "TrainingState", batch_loss: np.ndarray) -> None:
+        finite = np.isfinite(batch_loss)
+        if finite.all():
+            self.certified, self._before_step = self._before_step, self.certified
+            return
+        self.certified[finite] = self._before_step[finite]
+        freeze_diverged(state, ~finite & ~state.diverged, self.certified)
+
+
+def freeze_diverged(state: TrainingState, members: np.ndarray, good_params: np.ndarray) -> None:
+    """Restore finite parameters of ``members`` and stop them for good."""
+    if not members.any():
+        return
+    state.params[members] = good_params[members]
     state.optimizer.reset_members(members)
     state.optimizer.member_scale[members] = 0
     state.diverged |= members
@@ -232,7 +260,7 @@ def freeze_diverged(state: TrainingState, members: np.ndarray, last_good: np.nda
 
 
 def run_epoch(data: TrainingData, state: TrainingState, config: TrainConfig, workspace: Workspace,
-              last_good: np.ndarray) -> np.ndarray:
+              guard: FiniteGuard) -> np.ndarray:
     """One pass over every member's rows; returns the weighted mean batch loss per member."""
     scale = penalty_scale(config.penalty, data.total_weight)
     order = epoch_order(data, state, config.shuffle)
@@ -240,10 +268,9 @@ def run_epoch(data: TrainingData, state: TrainingState, config: TrainConfig, wor
     weight_sum = np.zeros(state.n_members)
     for start in range(0, order.shape[1], config.batch_size):
         X, Y, weight = gather_batch(data, order[:, start : start + config.batch_size])
+        guard.before_step(state.params)
         batch_loss = train_step(X, Y, weight, state, config, workspace, scale)
-        bad = ~np.isfinite(batch_loss) & ~state.stopped
-        if bad.any():
-            freeze_diverged(state, bad, last_good)
+        guard.after_step(state, batch_loss)
         batch_weight = weight.sum(axis=-1)
         loss_sum += np.where(np.isfinite(batch_loss), batch_loss, 0.0) * batch_weight
         weight_sum += batch_weight
@@ -260,11 +287,9 @@ def penalised_loss(data_loss: np.ndarray, params: np.ndarray, config: TrainConfi
     return data_loss + penalty_scale(config.penalty, total_weight) * omega
 
 
-def check_finite_params(state: TrainingState, last_good: np.ndarray) -> None:
+def check_finite_params(state: TrainingState, guard: FiniteGuard) -> None:
     """Freeze members whose parameters left the floats despite a finite batch loss."""
-    bad = ~np.isfinite(state.params).all(axis=1) & ~state.diverged
-    if bad.any():
-        freeze_diverged(state, bad, last_good)
+    freeze_diverged(state, ~np.isfinite(state.params).all(axis=1) & ~state.diverged, guard.certified)
 
 
 def update_stopping(state: TrainingState, config: TrainConfig, scores: np.ndarray, active: np.ndarray,
@@ -327,15 +352,17 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
     state.interrupted = False
     batch_size = min(config.batch_size, data.member_rows.shape[1])
     workspace = Workspace(config, state.n_members, batch_size, params.dtype)
-    last_good = params.copy()
+    guard = FiniteGuard(params)
+    last_epoch_params = params.copy()
     started = time.perf_counter()
     total_weight = data.total_weight
     epochs_run = 0
     try:
         while epochs_run < max_epochs and not state.stopped.all():
             active = ~state.stopped
-            data_loss = run_epoch(data, state, config, workspace, last_good)
-            check_finite_params(state, last_good)
+            with np.errstate(over="ignore", invalid="ignore"):
+                data_loss = run_epoch(data, state, config, workspace, guard)
+            check_finite_params(state, guard)
             epochs_run += 1
             state.n_iter += active
             state.loss_curve.append(penalised_loss(data_loss, params, config, total_weight))
@@ -348,11 +375,12 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
             if check_stopping:
                 scores = val_score if validate is not None else -state.loss_curve[-1]
                 update_stopping(state, config, scores, active, keep_best=validate is not None)
-            last_good[~state.diverged] = params[~state.diverged]
+            np.copyto(last_epoch_params, params)
             if config.verbose:
                 report_epoch(state, active, started)
     except KeyboardInterrupt:
-        params[:] = last_good
+        # An interrupted epoch may have left a step half-done: go back to its start.
+        params[:] = last_epoch_params
         state.interrupted = True
     state.reached_max_iter = not state.stopped.all() and not state.interrupted
     if validate is not None and state.best_params is not None:
