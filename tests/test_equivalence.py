@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import make_classification, make_regression
-from sklearn.linear_model import Lasso, LogisticRegression, Ridge
+from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
 from sklearn.preprocessing import StandardScaler
 
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
@@ -115,6 +115,51 @@ def test_l1_regressor_is_lasso(regression, alpha, weighted):
     _assert_coef_close(coef, lasso.coef_)
     _assert_coef_close(model.intercepts_[0], [lasso.intercept_])
     # The same coefficients are exactly zero, and the problem has both kinds.
+    assert_array_equal(coef == 0.0, lasso.coef_ == 0.0)
+    assert 0 < np.sum(coef == 0.0) < coef.size
+
+
+@pytest.mark.parametrize("alpha", [2.0, 8.0])
+def test_elasticnet_regressor_is_elasticnet(regression, alpha):
+    X, y, _ = regression
+    y = y[:, 0]
+    l1_ratio = 0.3
+    model = RegularizedMLPRegressor(penalty="elasticnet", alpha=alpha, l1_ratio=l1_ratio, **LINEAR).fit(X, y)
+    reference = ElasticNet(alpha=alpha / X.shape[0], l1_ratio=l1_ratio, tol=1e-12, max_iter=100_000).fit(X, y)
+    coef = model.coefs_[0].ravel()
+    _assert_coef_close(coef, reference.coef_)
+    _assert_coef_close(model.intercepts_[0], [reference.intercept_])
+    assert_array_equal(coef == 0.0, reference.coef_ == 0.0)
+    assert np.any(coef == 0.0)
+
+
+@pytest.fixture(scope="module")
+def lasso_problem():
+    """Every nonzero lasso coefficient far from zero, so minibatch noise cannot flip a zero."""
+    X, y = make_regression(n_samples=128, n_features=8, n_informative=3, noise=5.0, random_state=0)
+    X = StandardScaler().fit_transform(X)
+    return X, y / y.std() + 0.5
+
+
+STOCHASTIC = {
+    "adam": {"solver": "adam", "learning_rate_init": 0.01},
+    "sgd": {"solver": "sgd", "learning_rate_init": 0.01, "momentum": 0.9},
+}
+
+
+@pytest.mark.parametrize("solver", list(STOCHASTIC))
+@pytest.mark.parametrize("alpha", [2.0, 8.0])
+def test_l1_minibatch_proximal_steps_reach_the_lasso(lasso_problem, alpha, solver):
+    """The proximal step's fixed points are the lasso's solution, zeros included, with minibatches."""
+    X, y = lasso_problem
+    epochs = 150
+    model = RegularizedMLPRegressor(hidden_layer_sizes=(), penalty="l1", alpha=alpha, batch_size=32, max_iter=epochs,
+                                    tol=0.0, n_iter_no_change=epochs, random_state=0, **STOCHASTIC[solver]).fit(X, y)
+    lasso = Lasso(alpha=alpha / X.shape[0], tol=1e-12, max_iter=100_000).fit(X, y)
+    assert np.min(np.abs(lasso.coef_[lasso.coef_ != 0])) > 0.1
+    coef = model.coefs_[0].ravel()
+    assert_allclose(coef, lasso.coef_, atol=0.01)
+    assert_allclose(model.intercepts_[0], [lasso.intercept_], atol=0.01)
     assert_array_equal(coef == 0.0, lasso.coef_ == 0.0)
     assert 0 < np.sum(coef == 0.0) < coef.size
 
