@@ -13,14 +13,16 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
+from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from skreg._losses import weighted_mean_loss
+from skreg._losses import OUTPUT_ACTIVATIONS, weighted_mean_loss
 from skreg._network import ParameterLayout, initialize, predict_members
 from skreg._objective import NetworkSpec, PenaltySpec
 from skreg._penalties import penalty_mix
@@ -28,11 +30,12 @@ from skreg._random import member_generators, root_entropy, stream_seed
 from skreg._training import (
     TrainConfig,
     TrainingData,
-    fit_lbfgs,
-    fit_stochastic,
+    concatenate_states,
     new_state,
     penalised_loss,
+    train_members,
 )
+from skreg._uncertainty import out_of_bag_mean
 
 # Rows per chunk when predicting: memory beyond the result stays bounded.
 PREDICT_CHUNK_ROWS = 4096
@@ -86,6 +89,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             Interval(Integral, 1, None, closed="left"),
             Interval(RealNotInt, 0, 1, closed="right"),
         ],
+        "oob_score": ["boolean"],
+        "n_jobs": [None, Integral],
     }
 
     @abstractmethod
@@ -122,6 +127,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         n_estimators,
         bootstrap,
         max_samples,
+        oob_score,
+        n_jobs,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -153,6 +160,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         self.n_estimators = n_estimators
         self.bootstrap = bootstrap
         self.max_samples = max_samples
+        self.oob_score = oob_score
+        self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------
     # What the subclasses provide
@@ -208,6 +217,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
     def _check_params(self) -> None:
         """Rules that involve several parameters (single ones are in ``_parameter_constraints``)."""
         rates = self._dropout_rates(len(self._hidden_sizes()))
+        if self.oob_score and not self.bootstrap:
+            raise ValueError("oob_score=True needs bootstrap=True: without bootstrap no row is out of bag.")
         if self.solver == "lbfgs":
             if any(rates):
                 raise ValueError(
@@ -303,17 +314,38 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         else:
             state = self._initial_state(config, X.dtype, entropy)
         member_rows = self._member_rows(train_rows, entropy)
+        in_bag = self._in_bag_mask(member_rows, X.shape[0]) if self.bootstrap else None
+        if validation == "out-of-bag":
+            validation = self._out_of_bag_validation(X, Y, sample_weight, y, in_bag)
         data = TrainingData(X=X, Y=Y, sample_weight=sample_weight, member_rows=member_rows)
-        validate = self._make_validator(config, validation, data) if validation is not None else None
-        if self.solver == "lbfgs":
-            fit_lbfgs(data, state, config)
-        else:
-            fit_stochastic(data, state, config, validate, max_epochs=1 if incremental else None,
-                           check_stopping=not incremental)
+        state = self._train(data, state, config, validation, incremental, parallel=not continuing)
         self._entropy = entropy
         self._set_fitted_attributes(state, config, data)
+        self._set_ensemble_attributes(state, config, data, y, in_bag)
         self._warn_about(state, incremental)
         return self
+
+    def _train(self, data: TrainingData, state, config: TrainConfig, validation, incremental: bool,
+               parallel: bool):
+        """Train all members, in chunks over joblib workers when ``n_jobs`` asks for it.
+
+        Each chunk is still trained as one batched ensemble; members draw from
+        their own random streams, so the result does not depend on ``n_jobs``.
+        A warm-started or incremental fit continues in this process.
+        """
+        n_chunks = min(effective_n_jobs(self.n_jobs), state.n_members) if parallel else 1
+        if n_chunks <= 1:
+            validate = self._make_validator(config, validation, np.arange(state.n_members)) if validation else None
+            return train_members(data, state, config, validate, incremental)
+        chunks = np.array_split(np.arange(state.n_members), n_chunks)
+        states = Parallel(n_jobs=n_chunks)(
+            delayed(train_members)(
+                data.subset(chunk), state.subset(chunk), config,
+                self._make_validator(config, validation, chunk) if validation else None, incremental,
+            )
+            for chunk in chunks
+        )
+        return concatenate_states(states)
 
     def _initial_state(self, config: TrainConfig, dtype, entropy: int):
         members = range(self.n_estimators)
@@ -341,8 +373,10 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             Y_val = self._encode_targets(y_val, first_call=False).astype(X.dtype, copy=False)
             weight_val = _check_sample_weight(sample_weight_val, X_val, dtype=X.dtype, ensure_non_negative=True)
             return all_rows, (X_val, Y_val, weight_val, y_val)
-        if not self.early_stopping or incremental or self.bootstrap:
+        if not self.early_stopping or incremental:
             return all_rows, None
+        if self.bootstrap:
+            return all_rows, "out-of-bag"
         n_val = int(np.ceil(self.validation_fraction * n)) if n else 0
         if n_val < 2 or n - n_val < 1:
             raise ValueError(
@@ -370,6 +404,25 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         generators = member_generators(entropy, "bootstrap", members)
         return np.stack([train_rows[rng.integers(0, len(train_rows), n_draws)] for rng in generators])
 
+    @staticmethod
+    def _in_bag_mask(member_rows: np.ndarray, n_rows: int) -> np.ndarray:
+        """``in_bag[k, i]``: member ``k`` trained on row ``i`` at least once."""
+        in_bag = np.zeros((member_rows.shape[0], n_rows), dtype=bool)
+        for k, rows in enumerate(member_rows):
+            in_bag[k, rows] = True
+        return in_bag
+
+    def _out_of_bag_validation(self, X, Y, sample_weight, y, in_bag):
+        """Each member's validation set is its out-of-bag rows (weights zero elsewhere)."""
+        weight = sample_weight * ~in_bag
+        empty = np.flatnonzero(weight.sum(axis=1) == 0)
+        if empty.size:
+            raise ValueError(
+                f"Member(s) {empty.tolist()} have no out-of-bag rows to early-stop on (n_samples={X.shape[0]}); "
+                "use more rows, max_samples < 1, or pass X_val/y_val."
+            )
+        return X, Y, weight, y
+
     def _n_bootstrap_draws(self, n_rows: int) -> int:
         if self.max_samples is None:
             return n_rows
@@ -379,9 +432,15 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             return int(self.max_samples)
         return max(1, int(round(self.max_samples * n_rows)))
 
-    def _make_validator(self, config: TrainConfig, validation, data: TrainingData):
-        """``validate(params) -> (loss, score)`` per member on its validation rows."""
+    def _make_validator(self, config: TrainConfig, validation, members: np.ndarray):
+        """``validate(params) -> (loss, score)`` for ``members``, each on its own validation rows.
+
+        The validation weights are shared, shape (n_val,), or per member,
+        shape (n_members, n_val) (out-of-bag rows).
+        """
         X_val, Y_val, weight_val, y_val = validation
+        if weight_val.ndim == 2:
+            weight_val = weight_val[members]
         network = config.network
         scorer = None if self.scoring is None else check_scoring(self, scoring=self.scoring)
 
@@ -392,8 +451,13 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             loss = weighted_mean_loss(network.loss, Y_val, output, weight_val)
             if scorer is None:
                 return loss, -loss
-            scores = [scorer(self._member_estimator(params[k : k + 1], network.layout), X_val, y_val,
-                             sample_weight=weight_val) for k in range(params.shape[0])]
+            scores = []
+            for k in range(params.shape[0]):
+                weight = weight_val if weight_val.ndim == 1 else weight_val[k]
+                rows = np.flatnonzero(weight > 0)
+                member_coefs, member_intercepts = network.layout.views(params[k : k + 1])
+                member = self._member_estimator([W[0] for W in member_coefs], [b[0, 0] for b in member_intercepts])
+                scores.append(scorer(member, X_val[rows], y_val[rows], sample_weight=weight[rows]))
             return loss, np.asarray(scores, dtype=np.float64)
 
         return validate
@@ -461,19 +525,61 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             return [W[None] for W in self.coefs_], [b[None, None] for b in self.intercepts_]
         return list(self.coefs_), [b[:, None] for b in self.intercepts_]
 
-    def _member_estimator(self, params_row: np.ndarray, layout: ParameterLayout):
-        """A fitted single-network estimator of the same class around one member's parameters."""
-        member = type(self)(**{**self.get_params(deep=False), "n_estimators": 1, "bootstrap": False})
-        coefs, intercepts = layout.views(params_row)
-        member.coefs_ = [W[0] for W in coefs]
-        member.intercepts_ = [b[0, 0] for b in intercepts]
-        member.n_layers_ = len(layout.layer_units)
-        member.n_outputs_ = layout.layer_units[-1]
-        member.out_activation_ = NetworkSpec(layout, self.activation, self._loss_name()).output_activation
-        for name in ("n_features_in_", "feature_names_in_", "classes_", "_label_binarizer"):
+    def _member_estimator(self, coefs: list, intercepts: list):
+        """A fitted single-network estimator of the same class around one member's weights."""
+        member = type(self)(**{**self.get_params(deep=False), "n_estimators": 1, "bootstrap": False,
+                               "oob_score": False, "n_jobs": None})
+        member.coefs_ = coefs
+        member.intercepts_ = intercepts
+        member.n_layers_ = len(coefs) + 1
+        member.n_outputs_ = coefs[-1].shape[1]
+        member.out_activation_ = OUTPUT_ACTIVATIONS[self._loss_name()]
+        for name in ("n_features_in_", "feature_names_in_", "classes_", "_label_binarizer", "_y_ndim"):
             if hasattr(self, name):
                 setattr(member, name, getattr(self, name))
         return member
+
+    def _set_ensemble_attributes(self, state, config: TrainConfig, data: TrainingData, y, in_bag) -> None:
+        """``estimators_`` (views of the stacked weights), their rows, and the out-of-bag estimates."""
+        coefs, intercepts = self._stacked_parameters()
+        self.estimators_ = []
+        for k in range(state.n_members):
+            member = self._member_estimator([W[k] for W in coefs], [b[k, 0] for b in intercepts])
+            member.n_iter_ = int(state.n_iter[k])
+            member.loss_curve_ = [float(epoch[k]) for epoch in state.loss_curve]
+            if state.validation_loss_curve:
+                member.validation_loss_curve_ = [float(epoch[k]) for epoch in state.validation_loss_curve]
+                member.validation_scores_ = [float(epoch[k]) for epoch in state.validation_score_curve]
+                member.best_validation_score_ = float(state.tracker.best_score[k])
+                member.best_iteration_ = int(state.tracker.best_epoch[k])
+            self.estimators_.append(member)
+        self.estimators_samples_ = list(data.member_rows)
+        if in_bag is None:
+            return
+        self._in_bag = in_bag
+        oob_mean, n_out = self._out_of_bag_outputs(data.X, in_bag)
+        self._set_out_of_bag(oob_mean, n_out, data.Y, y)
+
+    def _out_of_bag_outputs(self, X, in_bag) -> tuple:
+        """Mean output of the members each training row was out of bag for, in row chunks."""
+        coefs, intercepts = self._stacked_parameters()
+        n = X.shape[0]
+        mean = np.empty((n, self.n_outputs_), dtype=coefs[0].dtype)
+        n_out = np.empty(n)
+        for start in range(0, n, PREDICT_CHUNK_ROWS):
+            stop = min(start + PREDICT_CHUNK_ROWS, n)
+            outputs = predict_members(X[start:stop], coefs, intercepts, self.activation, self.out_activation_,
+                                      PREDICT_CHUNK_ROWS)
+            mean[start:stop], n_out[start:stop] = out_of_bag_mean(outputs, in_bag[:, start:stop])
+        if np.any(n_out == 0) and self.oob_score:
+            warnings.warn(
+                f"{int(np.sum(n_out == 0))} training row(s) were in every member's bag and have no out-of-bag "
+                "estimate; raise n_estimators for reliable out-of-bag scores.", UserWarning, stacklevel=4)
+        return mean, n_out
+
+    @abstractmethod
+    def _set_out_of_bag(self, oob_mean, n_out, Y, y) -> None:
+        """Store the out-of-bag estimates (and score, with ``oob_score=True``)."""
 
     # ------------------------------------------------------------------
     # Prediction

@@ -42,6 +42,13 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
         + ATTRIBUTES
         + """
 
+    oob_score_ : float
+        Accuracy of the out-of-bag predictions (only with ``oob_score=True``).
+
+    oob_decision_function_ : ndarray of shape (n_samples, n_classes)
+        Mean probability of the members each training row was out of bag
+        for (NaN for rows in every bag; only with ``oob_score=True``).
+
     See Also
     --------
     RegularizedMLPRegressor : The regressor.
@@ -107,6 +114,8 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
         n_estimators=1,
         bootstrap=False,
         max_samples=None,
+        oob_score=False,
+        n_jobs=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
@@ -117,6 +126,7 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
             early_stopping=early_stopping, validation_fraction=validation_fraction, scoring=scoring,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             max_fun=max_fun, n_estimators=n_estimators, bootstrap=bootstrap, max_samples=max_samples,
+            oob_score=oob_score, n_jobs=n_jobs,
         )
         self.class_weight = class_weight
 
@@ -190,6 +200,25 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
             return "log_loss"
         return "binary_log_loss"
 
+    def _set_out_of_bag(self, oob_mean, n_out, Y, y):
+        if not self.oob_score:
+            return
+        self.oob_decision_function_ = self._output_to_proba(oob_mean)
+        seen = n_out > 0
+        predicted = self._output_to_labels(oob_mean[seen])
+        self.oob_score_ = float(np.mean(np.all(np.reshape(predicted == y[seen], (int(seen.sum()), -1)), axis=1)))
+
+    def _output_to_proba(self, output):
+        """Network output to ``predict_proba``'s columns (binary: ``[1 - p, p]``)."""
+        if self._label_binarizer.y_type_ == "binary":
+            return np.hstack([1 - output, output])
+        return output
+
+    def _output_to_labels(self, output):
+        if self._label_binarizer.y_type_ == "multiclass":
+            return self.classes_[np.argmax(output, axis=1)]
+        return self._label_binarizer.inverse_transform(output, threshold=0.5)
+
     def _stratify(self, y):
         return y if type_of_target(y) in ("binary", "multiclass") else None
 
@@ -213,10 +242,7 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
             For binary targets, the columns are ``[1 - p, p]``.
         """
         check_is_fitted(self)
-        proba = self._mean_output(X)
-        if self._label_binarizer.y_type_ == "binary":
-            return np.hstack([1 - proba, proba])
-        return proba
+        return self._output_to_proba(self._mean_output(X))
 
     def predict_log_proba(self, X):
         """Logarithm of ``predict_proba``.
@@ -245,10 +271,7 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
         ndarray of shape (n_samples,) or (n_samples, n_labels)
         """
         check_is_fitted(self)
-        proba = self._mean_output(X)
-        if self._label_binarizer.y_type_ == "multiclass":
-            return self.classes_[np.argmax(proba, axis=1)]
-        return self._label_binarizer.inverse_transform(proba, threshold=0.5)
+        return self._output_to_labels(self._mean_output(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -112,7 +112,19 @@ hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
 
     max_samples : int or float, default=None
         Rows drawn per member when ``bootstrap=True``: all of them (None), a
-        count (int) or a share (float in (0, 1])."""
+        count (int) or a share (float in (0, 1]).
+
+    oob_score : bool, default=False
+        Whether to compute out-of-bag estimates and their score
+        (``bootstrap=True`` only), as scikit-learn's bagging does.
+
+    n_jobs : int, default=None
+        Number of joblib workers the members are split over (each worker
+        still trains its chunk as one batched ensemble). None means 1 unless
+        in a ``joblib.parallel_backend`` context; -1 means all processors.
+        With ``joblib.parallel_backend("dask")`` the chunks run on a dask
+        cluster. The result does not depend on ``n_jobs``; a warm-started or
+        ``partial_fit`` call trains in the calling process."""
 
 NOTES = """\
     The network minimises
@@ -202,4 +214,13 @@ coefs_ : list of ndarray
 
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during fit, when ``X`` has string column
-        names."""
+        names.
+
+    estimators_ : list of estimators
+        Each member as a fitted single-network estimator of the same class,
+        whose weights are views of the stacked ``coefs_``; each also has its
+        own ``n_iter_``, ``loss_curve_`` and early-stopping attributes.
+
+    estimators_samples_ : list of ndarray
+        The training row indices each member trained on (with repeats for
+        bootstrap draws)."""

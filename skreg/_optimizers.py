@@ -10,6 +10,8 @@ with it, the fixed points of the proximal iteration are exactly the
 minimisers of the penalised objective.
 """
 
+import copy
+
 import numpy as np
 
 
@@ -87,7 +89,8 @@ class SGD:
 class Adam:
     """Adam (Kingma & Ba, 2014) with scikit-learn's bias correction.
 
-    ``lr_t = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)`` and
+    ``lr_t = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)`` (``t`` counted per
+    member) and
     ``w <- w - lr_t * m / (sqrt(v) + epsilon)``; the per-coordinate step size
     is ``lr_t / (sqrt(v) + epsilon)``.
     """
@@ -97,7 +100,7 @@ class Adam:
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
-        self.t = 0
+        self.t = np.zeros((shape[0], 1))
         self.member_scale = np.ones((shape[0], 1), dtype=dtype)
         self.first_moment = np.zeros(shape, dtype=dtype)
         self.second_moment = np.zeros(shape, dtype=dtype)
@@ -112,7 +115,9 @@ class Adam:
 
     def step(self, params: np.ndarray, grads: np.ndarray) -> None:
         """Update ``params`` in place from ``grads``."""
-        self.t += 1
+        # Steps are counted per member: a frozen member's count stands still, so a
+        # member's updates do not depend on which other members it trains beside.
+        self.t += self.member_scale
         work = self._work
         self.first_moment *= self.beta_1
         self.first_moment += np.multiply(grads, 1.0 - self.beta_1, out=work)
@@ -120,13 +125,14 @@ class Adam:
         np.multiply(grads, grads, out=work)
         work *= 1.0 - self.beta_2
         self.second_moment += work
-        self._rate = (
-            self.learning_rate_init * np.sqrt(1.0 - self.beta_2**self.t) / (1.0 - self.beta_1**self.t)
+        t = np.maximum(self.t, 1.0)
+        self._rate = (self.learning_rate_init * np.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)).astype(
+            work.dtype
         )
         np.sqrt(self.second_moment, out=self._denominator)
         self._denominator += self.epsilon
         np.divide(self.first_moment, self._denominator, out=work)
-        work *= self.member_scale * work.dtype.type(self._rate)
+        work *= self.member_scale * self._rate
         params -= work
 
     def prox_step_sizes(self, n_weights: int) -> np.ndarray:
@@ -139,3 +145,12 @@ class Adam:
     def reduce_learning_rate(self, members: np.ndarray) -> np.ndarray:
         """Adam has no adaptive schedule: every member asked to reduce stops."""
         return members
+
+
+def concatenate_optimizers(optimizers: list):
+    """One optimizer for the members of several, in order (their per-member arrays stacked)."""
+    merged = copy.copy(optimizers[0])
+    for name, value in vars(optimizers[0]).items():
+        if isinstance(value, np.ndarray):
+            setattr(merged, name, np.concatenate([vars(optimizer)[name] for optimizer in optimizers]))
+    return merged

@@ -1,13 +1,17 @@
 """RegularizedMLPRegressor."""
 
+import warnings
+
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
+from sklearn.metrics import r2_score
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skreg._base import BaseRegularizedMLP, _solver_is_stochastic
 from skreg._docs import ATTRIBUTES, NOTES, PARAMETERS
+from skreg._uncertainty import jackknife_plus_after_bootstrap, percentile_band
 
 
 class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
@@ -34,6 +38,13 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
     """
         + ATTRIBUTES
         + """
+
+    oob_score_ : float
+        R² of the out-of-bag predictions (only with ``oob_score=True``).
+
+    oob_prediction_ : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        Mean prediction of the members each training row was out of bag for
+        (NaN for rows in every bag; only with ``oob_score=True``).
 
     See Also
     --------
@@ -105,6 +116,8 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
         n_estimators=1,
         bootstrap=False,
         max_samples=None,
+        oob_score=False,
+        n_jobs=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
@@ -115,6 +128,7 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
             early_stopping=early_stopping, validation_fraction=validation_fraction, scoring=scoring,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             max_fun=max_fun, n_estimators=n_estimators, bootstrap=bootstrap, max_samples=max_samples,
+            oob_score=oob_score, n_jobs=n_jobs,
         )
         self.loss = loss
 
@@ -174,6 +188,15 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
     def _loss_name(self):
         return self.loss
 
+    def _set_out_of_bag(self, oob_mean, n_out, Y, y):
+        # Residuals of the leave-bag-out means feed the jackknife+-after-bootstrap intervals.
+        self._oob_residuals = np.abs(Y - oob_mean)
+        if not self.oob_score:
+            return
+        self.oob_prediction_ = self._shape_output(oob_mean)
+        seen = n_out > 0
+        self.oob_score_ = float(r2_score(Y[seen], oob_mean[seen]))
+
     def predict(self, X, return_std=False):
         """Predicted values: the mean over ensemble members.
 
@@ -197,6 +220,63 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
             return self._shape_output(mean)
         std = outputs.std(axis=0)
         return self._shape_output(mean), self._shape_output(std)
+
+    def predict_interval(self, X, confidence_level=0.9, method="jackknife+ab"):
+        """Interval bounds at each row of ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        confidence_level : float, default=0.9
+            Target coverage, in (0, 1).
+        method : {'jackknife+ab', 'percentile'}, default='jackknife+ab'
+            'jackknife+ab': a prediction interval for a *new observation* y,
+            by jackknife+-after-bootstrap (Kim, Xu & Barber, 2020) from the
+            out-of-bag residuals stored at fit time, with no refit. Needs
+            ``bootstrap=True``. Its coverage is guaranteed to be at least
+            ``1 - 2 * (1 - confidence_level)`` for exchangeable data, and is
+            close to ``confidence_level`` in practice.
+
+            'percentile': the central ``confidence_level`` band of the member
+            predictions -- a band for the regression function f(x), *not*
+            for y: on noisy data it covers far fewer new observations. With
+            bootstrap members it is the bootstrap percentile band; an
+            ensemble of different initialisations alone is not calibrated.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2) or (n_samples, n_outputs, 2)
+            Lower and upper bounds (for several outputs, per output).
+        """
+        check_is_fitted(self)
+        if not 0 < confidence_level < 1:
+            raise ValueError(f"confidence_level must be in (0, 1), got {confidence_level!r}.")
+        if method == "jackknife+ab":
+            interval = self._jackknife_interval(X, confidence_level)
+        elif method == "percentile":
+            if self.n_estimators < 2:
+                raise ValueError("method='percentile' needs an ensemble: set n_estimators >= 2.")
+            interval = percentile_band(self._member_outputs(X), confidence_level)
+        else:
+            raise ValueError(f"method must be 'jackknife+ab' or 'percentile', got {method!r}.")
+        return interval[:, 0, :] if self.n_outputs_ == 1 else interval
+
+    def _jackknife_interval(self, X, confidence_level):
+        if not hasattr(self, "_in_bag"):
+            raise ValueError("method='jackknife+ab' needs out-of-bag rows: fit with bootstrap=True "
+                             "(and n_estimators >= 2), or use method='percentile'.")
+        usable = ~self._in_bag.all(axis=0)
+        if not usable.all():
+            warnings.warn(
+                f"{int((~usable).sum())} training row(s) were never out of bag and are left out of the "
+                "interval; raise n_estimators to use every row.", UserWarning, stacklevel=3)
+        if not usable.any():
+            raise ValueError("No training row was ever out of bag: raise n_estimators.")
+        outputs = self._member_outputs(X)
+        in_bag, residuals = self._in_bag[:, usable], self._oob_residuals[usable]
+        # Memory is chunk_rows * n_usable * n_outputs floats: keep it near 64 MB.
+        chunk_rows = max(1, 8_000_000 // (in_bag.shape[1] * self.n_outputs_))
+        return jackknife_plus_after_bootstrap(outputs, in_bag, residuals, confidence_level, chunk_rows)
 
     def _shape_output(self, values):
         return values.ravel() if values.shape[1] == 1 else values

@@ -20,7 +20,7 @@ from skreg._objective import (
     objective_and_gradient,
     penalty_scale,
 )
-from skreg._optimizers import SGD, Adam
+from skreg._optimizers import SGD, Adam, concatenate_optimizers
 from skreg._penalties import penalty_value, soft_threshold
 
 
@@ -66,6 +66,10 @@ class TrainingData:
     @property
     def n_members(self) -> int:
         return self.member_rows.shape[0]
+
+    def subset(self, members: np.ndarray) -> "TrainingData":
+        """The same data for some members only."""
+        return TrainingData(self.X, self.Y, self.sample_weight, self.member_rows[members])
 
     @property
     def total_weight(self) -> np.ndarray:
@@ -124,6 +128,54 @@ class TrainingState:
     @property
     def n_members(self) -> int:
         return self.params.shape[0]
+
+    def subset(self, members: np.ndarray) -> "TrainingState":
+        """A fresh state for some members (before any training)."""
+        pick = [int(k) for k in members]
+        return new_state(self.params[members].copy(), [self.shuffle_rngs[k] for k in pick],
+                         [self.dropout_rngs[k] for k in pick])
+
+
+def _pad_curve(curve: list, length: int) -> list:
+    """Extend a per-epoch curve to ``length`` epochs by repeating its last entry (frozen members)."""
+    return curve + curve[-1:] * (length - len(curve)) if curve else curve
+
+
+def concatenate_states(states: list) -> TrainingState:
+    """One state for the members of several states trained apart (in order)."""
+    def stack(name):
+        return np.concatenate([getattr(state, name) for state in states])
+
+    def stack_curves(name):
+        length = max(len(getattr(state, name)) for state in states)
+        padded = [_pad_curve(getattr(state, name), length) for state in states]
+        return [np.concatenate(epoch) for epoch in zip(*padded, strict=True)]
+
+    merged = TrainingState(
+        params=stack("params"),
+        optimizer=(concatenate_optimizers([state.optimizer for state in states])
+                   if states[0].optimizer is not None else None),
+        shuffle_rngs=[rng for state in states for rng in state.shuffle_rngs],
+        dropout_rngs=[rng for state in states for rng in state.dropout_rngs],
+        samples_seen=max(state.samples_seen for state in states),
+        n_iter=stack("n_iter"),
+        loss_curve=stack_curves("loss_curve"),
+        validation_loss_curve=stack_curves("validation_loss_curve"),
+        validation_score_curve=stack_curves("validation_score_curve"),
+        stopped=stack("stopped"),
+        diverged=stack("diverged"),
+        interrupted=any(state.interrupted for state in states),
+        reached_max_iter=any(state.reached_max_iter for state in states),
+    )
+    if states[0].tracker is not None:
+        merged.tracker = ImprovementTracker(merged.n_members, states[0].tracker.n_iter_no_change,
+                                            states[0].tracker.tol)
+        for name in ("best_score", "best_epoch", "count"):
+            setattr(merged.tracker, name, np.concatenate([getattr(state.tracker, name) for state in states]))
+    if any(state.best_params is not None for state in states):
+        merged.best_params = np.concatenate(
+            [state.params if state.best_params is None else state.best_params for state in states])
+    return merged
 
 
 def make_optimizer(config: TrainConfig, shape, dtype):
@@ -387,6 +439,19 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
         restore = ~state.diverged
         params[restore] = state.best_params[restore]
     return state
+
+
+def train_members(data: TrainingData, state: TrainingState, config: TrainConfig, validate=None,
+                  incremental: bool = False) -> TrainingState:
+    """Train the members of ``state`` with the configured solver; returns the state.
+
+    A module-level function so that parallel workers (joblib, dask) can run
+    it on a chunk of members.
+    """
+    if config.solver == "lbfgs":
+        return fit_lbfgs(data, state, config)
+    return fit_stochastic(data, state, config, validate, max_epochs=1 if incremental else None,
+                          check_stopping=not incremental)
 
 
 # --------------------------------------------------------------------------
