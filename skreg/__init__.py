@@ -2,7 +2,19 @@
 
 from skreg._classifier import RegularizedMLPClassifier
 from skreg._regressor import RegularizedMLPRegressor
+from skreg._version import __version__
 
-__version__ = "0.1.0"
+# The types ``skops.io.load`` must be told to trust to load any skreg model
+# (numpy, scipy and scikit-learn types are trusted by skops already).
+SKOPS_TRUSTED_TYPES = [
+    "skreg._classifier.RegularizedMLPClassifier",
+    "skreg._regressor.RegularizedMLPRegressor",
+    "skreg._network.ParameterLayout",
+    "skreg._optimizers.Adam",
+    "skreg._optimizers.SGD",
+    "skreg._training.ImprovementTracker",
+    "skreg._training.TrainingState",
+]
 
-__all__ = ["RegularizedMLPClassifier", "RegularizedMLPRegressor", "__version__"]
+
+__all__ = ["RegularizedMLPClassifier", "RegularizedMLPRegressor", "SKOPS_TRUSTED_TYPES", "__version__"]

@@ -7,6 +7,7 @@ attributes ending in ``_`` (``coefs_``, ``intercepts_``...), which
 continues from.
 """
 
+import copy
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
@@ -36,6 +37,7 @@ from skreg._training import (
     train_members,
 )
 from skreg._uncertainty import out_of_bag_mean
+from skreg._version import __version__
 
 # Rows per chunk when predicting: memory beyond the result stays bounded.
 PREDICT_CHUNK_ROWS = 4096
@@ -285,8 +287,25 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
     # Fitting
     # ------------------------------------------------------------------
 
-    def _fit(self, X, y, sample_weight, *, X_val=None, y_val=None, sample_weight_val=None,
-             incremental=False, classes=None):
+    def _fit(self, X, y, sample_weight, **kwargs):
+        """Fit, or leave the estimator exactly as it was if fitting raises.
+
+        Validation sets ``n_features_in_`` and a warm start continues the
+        training state in place, so without this a failed call on a fitted
+        estimator would leave it half-updated.
+        """
+        before = dict(self.__dict__)
+        if hasattr(self, "_training_state"):
+            self._training_state = copy.deepcopy(self._training_state)
+        try:
+            return self._fit_unguarded(X, y, sample_weight, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def _fit_unguarded(self, X, y, sample_weight, *, X_val=None, y_val=None, sample_weight_val=None,
+                       incremental=False, classes=None):
         """Validate, build the training problem, train, set the fitted attributes."""
         self._check_params()
         if (X_val is None) != (y_val is None):
@@ -596,6 +615,20 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         """The ensemble's mean output, shape (n_samples, n_outputs)."""
         outputs = self._member_outputs(X)
         return outputs[0] if outputs.shape[0] == 1 else outputs.mean(axis=0)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_skreg_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        pickled_version = state.pop("_skreg_version", "unknown")
+        if pickled_version != __version__:
+            warnings.warn(
+                f"Trying to unpickle {type(self).__name__} from skreg version {pickled_version} when using "
+                f"version {__version__}. This might lead to breaking code or invalid results; refit the model "
+                "with this version.", UserWarning, stacklevel=2)
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
