@@ -5,12 +5,16 @@ and random generators, and updates a ``TrainingState`` that survives between
 calls (``warm_start`` and ``partial_fit`` continue it).
 """
 
+import contextlib
+import functools
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import scipy.optimize
 import scipy.sparse as sp
+from threadpoolctl import ThreadpoolController
 
 from skreg._network import dropout_masks
 from skreg._objective import (
@@ -511,12 +515,41 @@ def _lbfgs_member(data: TrainingData, config: TrainConfig, row: np.ndarray, weig
     return theta.astype(dtype), result.nit, curve, result.status == 1
 
 
+@contextlib.contextmanager
+def single_threaded_scipy_blas():
+    """Run SciPy's own BLAS on one thread (numpy's BLAS keeps its threads).
+
+    L-BFGS-B's internal work is on vectors of a few thousand entries, where
+    a multi-threaded OpenBLAS spends its time waking threads: with 2 threads
+    here each iteration took ~13 ms instead of ~0.25 ms.
+    """
+    scipy_blas = _scipy_blas_controller()
+    if scipy_blas is None:
+        yield
+        return
+    with scipy_blas.limit(limits=1):
+        yield
+
+
+@functools.cache
+def _scipy_blas_controller():
+    """threadpoolctl's handle on the BLAS libraries shipped inside SciPy (looked up once: it scans the disk)."""
+    controller = ThreadpoolController()
+    scipy_libraries = [lib.filepath for lib in controller.lib_controllers if "scipy" in Path(lib.filepath).parts[-2]]
+    return controller.select(filepath=scipy_libraries) if scipy_libraries else None
+
+
 def fit_lbfgs(data: TrainingData, state: TrainingState, config: TrainConfig) -> TrainingState:
     """Minimise each member's full-batch objective with L-BFGS-B, one member at a time.
 
     A member's bootstrap repeats become integer sample weights, which give
     the same objective as repeated rows.
     """
+    with single_threaded_scipy_blas():
+        return _fit_lbfgs_members(data, state, config)
+
+
+def _fit_lbfgs_members(data: TrainingData, state: TrainingState, config: TrainConfig) -> TrainingState:
     n_rows = data.Y.shape[0]
     curves = []
     state.reached_max_iter = False
