@@ -1,0 +1,497 @@
+"""Ensembles: members, bootstrap rows, out-of-bag estimates, spreads and intervals, parallel fits, meta-estimators."""
+
+import math
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import make_classification
+from sklearn.ensemble import BaggingClassifier, BaggingRegressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import r2_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
+
+ESTIMATORS = [RegularizedMLPClassifier, RegularizedMLPRegressor]
+SMALL = {"hidden_layer_sizes": (8,), "learning_rate_init": 0.01, "batch_size": 16, "max_iter": 30, "random_state": 0}
+
+# Settings under which member 0 of an ensemble must be the single network fitted with the same seed.
+MEMBER_CONFIGS = {
+    "adam": {},
+    "sgd": {"solver": "sgd", "learning_rate_init": 0.05, "n_iter_no_change": 3, "max_iter": 60, "tol": None},
+    "lbfgs": {"solver": "lbfgs"},
+    "dropout": {"dropout": 0.3},
+    "bootstrap": {"bootstrap": True},
+    "sgd-bootstrap": {"solver": "sgd", "learning_rate_init": 0.05, "bootstrap": True, "n_iter_no_change": 3,
+                      "max_iter": 60, "tol": None},
+    "early-stopping": {"early_stopping": True, "n_iter_no_change": 3, "max_iter": 100, "learning_rate_init": 0.05},
+    "bootstrap-early-stopping": {"bootstrap": True, "early_stopping": True, "n_iter_no_change": 3, "max_iter": 100,
+                                 "learning_rate_init": 0.05},
+}
+
+
+def _member_params(cls, config):
+    """``SMALL`` with a member configuration; ``tol=None`` picks one that stops members at different epochs."""
+    params = {**SMALL, **MEMBER_CONFIGS[config]}
+    if params.get("tol", 0) is None:
+        params["tol"] = 1e-2 if cls is RegularizedMLPClassifier else 1e-3
+    return params
+
+
+@pytest.fixture(autouse=True)
+def single_blas_thread():
+    """On these tiny problems BLAS threads cost more than they give."""
+    with threadpool_limits(limits=1):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def quiet_convergence():
+    """Short fits that hit max_iter are intended here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+# --------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def regression():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (60, 3))
+    y = X[:, 0] + 0.5 * np.sin(3 * X[:, 1]) + rng.normal(0, 0.5, 60)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def classification():
+    X, y = make_classification(n_samples=60, n_features=4, n_informative=3, n_redundant=0, n_classes=3,
+                               flip_y=0.1, random_state=0)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.fixture
+def problem(request, regression, classification):
+    """``(X, y)`` for the estimator class the test is parametrized with."""
+    return classification if request.getfixturevalue("cls") is RegularizedMLPClassifier else regression
+
+
+@pytest.fixture(scope="module")
+def noisy_sine():
+    """y = sin(3x) + N(0, 0.3^2), x ~ U(-1, 1): 200 training rows and 2000 new observations."""
+    rng = np.random.default_rng(0)
+
+    def draw(n):
+        x = rng.uniform(-1, 1, n)
+        return x[:, None], np.sin(3 * x) + rng.normal(0, 0.3, n)
+
+    return draw(200), draw(2000)
+
+
+def _output(model, X):
+    """What an ensemble averages: probabilities (classifiers) or predictions (regressors)."""
+    return model.predict_proba(X) if hasattr(model, "predict_proba") else model.predict(X)
+
+
+def _weights(model):
+    return model.coefs_ + model.intercepts_
+
+
+def _out_of_bag_mask(model, n_rows):
+    """``mask[k, i]``: row ``i`` is not among the rows member ``k`` trained on."""
+    mask = np.ones((len(model.estimators_samples_), n_rows), dtype=bool)
+    for k, rows in enumerate(model.estimators_samples_):
+        mask[k, rows] = False
+    return mask
+
+
+def _validation_loss(model, X, y):
+    """Mean loss (no penalty) from the model's predictions."""
+    if isinstance(model, RegularizedMLPRegressor):
+        return np.mean(0.5 * (y - model.predict(X)) ** 2)
+    proba = model.predict_proba(X)
+    return np.mean(-np.log(proba[np.arange(len(y)), np.searchsorted(model.classes_, y)]))
+
+
+# --------------------------------------------------------------------------
+# Members
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bootstrap", [False, True])
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_members_differ(cls, bootstrap, problem):
+    X, y = problem
+    model = cls(**SMALL, n_estimators=3, bootstrap=bootstrap).fit(X, y)
+    assert len(model.estimators_) == 3
+    assert model.coefs_[0].shape[0] == 3
+    for a in range(3):
+        for b in range(a + 1, 3):
+            assert not np.array_equal(model.estimators_[a].coefs_[0], model.estimators_[b].coefs_[0])
+            assert not np.allclose(_output(model.estimators_[a], X), _output(model.estimators_[b], X))
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_one_member_is_a_plain_network(cls, problem):
+    X, y = problem
+    model = cls(**SMALL, n_estimators=1).fit(X, y)
+    plain = cls(**SMALL).fit(X, y)
+    assert [W.shape for W in model.coefs_] == [(X.shape[1], 8), (8, plain.n_outputs_)]
+    for left, right, member in zip(_weights(model), _weights(plain), _weights(model.estimators_[0]), strict=True):
+        assert_array_equal(left, right)
+        assert_array_equal(member, right)
+    assert_array_equal(_output(model.estimators_[0], X), _output(model, X))
+
+
+@pytest.mark.parametrize("config", MEMBER_CONFIGS)
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_member_zero_is_the_single_network_with_the_same_seed(cls, config, problem):
+    X, y = problem
+    params = _member_params(cls, config)
+    ensemble = cls(**params, n_estimators=3).fit(X, y)
+    single = cls(**params, n_estimators=1).fit(X, y)
+    member = ensemble.estimators_[0]
+    if "n_iter_no_change" in params and not params.get("early_stopping"):
+        # Member 0 stops while another member trains on: it must stay as it was when it stopped.
+        assert member.n_iter_ < max(other.n_iter_ for other in ensemble.estimators_)
+    for left, right in zip(_weights(member), _weights(single), strict=True):
+        assert_array_equal(left, right)
+    assert member.n_iter_ == single.n_iter_
+    if params.get("early_stopping"):
+        assert member.best_iteration_ == single.best_iteration_
+        assert member.best_validation_score_ == single.best_validation_score_
+    # Member k does not depend on how many members train beside it.
+    pair = cls(**params, n_estimators=2).fit(X, y)
+    for left, right in zip(_weights(pair), _weights(ensemble), strict=True):
+        assert_array_equal(left, right[:2])
+
+
+@pytest.mark.parametrize("config", ["sgd", "bootstrap-early-stopping"])
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_member_history_is_its_own(cls, config, problem):
+    """A member's curves cover its own epochs, like those of the single network it equals."""
+    X, y = problem
+    params = _member_params(cls, config)
+    ensemble = cls(**params, n_estimators=3).fit(X, y)
+    assert len({member.n_iter_ for member in ensemble.estimators_}) > 1, "members should stop at different epochs"
+    for member in ensemble.estimators_:
+        assert len(member.loss_curve_) == member.n_iter_
+    single = cls(**params, n_estimators=1).fit(X, y)
+    assert_array_equal(ensemble.estimators_[0].loss_curve_, single.loss_curve_)
+    if params.get("early_stopping"):
+        assert_array_equal(ensemble.estimators_[0].validation_loss_curve_, single.validation_loss_curve_)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_ensemble_prediction_is_the_mean_of_its_members(cls, problem):
+    X, y = problem
+    model = cls(**SMALL, n_estimators=4, bootstrap=True).fit(X, y)
+    members = np.stack([_output(member, X) for member in model.estimators_])
+    assert_allclose(_output(model, X), members.mean(axis=0), rtol=1e-12, atol=1e-15)
+    if cls is RegularizedMLPClassifier:
+        assert_array_equal(model.predict(X), model.classes_[np.argmax(members.mean(axis=0), axis=1)])
+
+
+@pytest.mark.parametrize(
+    ("settings", "n_rows"),
+    [({}, 60), ({"bootstrap": True}, 60), ({"bootstrap": True, "max_samples": 0.5}, 30),
+     ({"bootstrap": True, "max_samples": 25}, 25), ({"early_stopping": True, "validation_fraction": 0.2}, 48)],
+    ids=["all-rows", "bootstrap", "max-samples-share", "max-samples-count", "validation-split"],
+)
+def test_estimators_samples(settings, n_rows, regression):
+    X, y = regression
+    model = RegularizedMLPRegressor(**{**SMALL, "max_iter": 2}, n_estimators=4, **settings).fit(X, y)
+    samples = model.estimators_samples_
+    assert len(samples) == 4
+    for rows in samples:
+        assert rows.shape == (n_rows,)
+        assert rows.min() >= 0 and rows.max() < len(y)
+    if not settings.get("bootstrap"):
+        for rows in samples:
+            assert_array_equal(rows, samples[0])
+            assert len(np.unique(rows)) == n_rows
+        if not settings:
+            assert_array_equal(samples[0], np.arange(len(y)))
+        return
+    for rows in samples:
+        assert len(np.unique(rows)) < n_rows, "a bootstrap draw repeats rows"
+    assert not np.array_equal(samples[0], samples[1])
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_bootstrap_members_early_stop_on_their_own_out_of_bag_rows(cls, problem):
+    X, y = problem
+    params = {"hidden_layer_sizes": (32, 32), "alpha": 0.0, "learning_rate_init": 0.02, "batch_size": 16,
+              "max_iter": 300, "early_stopping": True, "n_iter_no_change": 5, "tol": 0.0, "random_state": 0}
+    model = cls(**params, n_estimators=4, bootstrap=True).fit(X, y)
+    out_of_bag = _out_of_bag_mask(model, len(y))
+
+    best = [member.best_iteration_ for member in model.estimators_]
+    assert_array_equal(model.best_iteration_, best)
+    assert len(set(best)) > 1, "each member should stop on its own"
+    for k, member in enumerate(model.estimators_):
+        rows = out_of_bag[k]
+        assert member.n_iter_ < params["max_iter"]
+        scores = member.validation_scores_[: member.n_iter_]
+        assert member.best_iteration_ == int(np.argmax(scores)) + 1
+        assert member.best_validation_score_ == max(scores)
+        # The kept weights are the best epoch's, and their recorded loss is on the out-of-bag rows only.
+        oob_loss = _validation_loss(member, X[rows], y[rows])
+        assert_allclose(oob_loss, -member.best_validation_score_, rtol=1e-10)
+        assert_allclose(oob_loss, member.validation_loss_curve_[member.best_iteration_ - 1], rtol=1e-10)
+        assert not np.isclose(oob_loss, _validation_loss(member, X, y), rtol=1e-6)
+        assert not np.isclose(oob_loss, _validation_loss(member, X[~rows], y[~rows]), rtol=1e-6)
+
+
+# --------------------------------------------------------------------------
+# Out-of-bag estimates
+# --------------------------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore:.*out-of-bag:UserWarning")
+@pytest.mark.parametrize("n_outputs", [1, 2])
+def test_out_of_bag_prediction_and_score_of_the_regressor(n_outputs, regression):
+    X, y = regression
+    if n_outputs == 2:
+        y = np.column_stack([y, X[:, 2] - y])
+    model = RegularizedMLPRegressor(**SMALL, n_estimators=8, bootstrap=True, oob_score=True).fit(X, y)
+    out_of_bag = _out_of_bag_mask(model, len(y))
+    members = np.stack([member.predict(X).reshape(len(y), -1) for member in model.estimators_])
+    n_out = out_of_bag.sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        expected = np.einsum("kn,knj->nj", out_of_bag, members) / n_out[:, None]
+    seen = n_out > 0
+    assert seen.mean() > 0.9
+    assert model.oob_prediction_.shape == y.shape
+    assert_allclose(model.oob_prediction_.reshape(len(y), -1), expected, rtol=1e-10, equal_nan=True)
+    assert np.all(np.isnan(model.oob_prediction_[~seen]))
+    assert_allclose(model.oob_score_, r2_score(y[seen], expected[seen].reshape(y[seen].shape)), rtol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore:.*out-of-bag:UserWarning")
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_out_of_bag_decision_function_and_score_of_the_classifier(n_classes, classification):
+    X, y = classification
+    y = np.minimum(y, n_classes - 1)
+    model = RegularizedMLPClassifier(**SMALL, n_estimators=8, bootstrap=True, oob_score=True).fit(X, y)
+    out_of_bag = _out_of_bag_mask(model, len(y))
+    members = np.stack([member.predict_proba(X) for member in model.estimators_])
+    n_out = out_of_bag.sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        expected = np.einsum("kn,knj->nj", out_of_bag, members) / n_out[:, None]
+    seen = n_out > 0
+    assert model.oob_decision_function_.shape == (len(y), n_classes)
+    assert_allclose(model.oob_decision_function_, expected, rtol=1e-10, equal_nan=True)
+    predicted = model.classes_[np.argmax(expected[seen], axis=1)]
+    assert_allclose(model.oob_score_, np.mean(predicted == y[seen]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_out_of_bag_score_needs_bootstrap(cls, problem):
+    X, y = problem
+    with pytest.raises(ValueError, match="bootstrap"):
+        cls(**SMALL, n_estimators=3, oob_score=True).fit(X, y)
+
+
+# --------------------------------------------------------------------------
+# Spread and intervals
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n_outputs", [1, 2])
+@pytest.mark.parametrize("n_estimators", [1, 4])
+def test_predict_return_std_is_the_spread_of_the_members(n_estimators, n_outputs, regression):
+    X, y = regression
+    if n_outputs == 2:
+        y = np.column_stack([y, -y])
+    model = RegularizedMLPRegressor(**SMALL, n_estimators=n_estimators, bootstrap=n_estimators > 1).fit(X, y)
+    mean, std = model.predict(X, return_std=True)
+    members = np.stack([member.predict(X) for member in model.estimators_])
+    assert mean.shape == std.shape == y.shape
+    assert_allclose(mean, members.mean(axis=0), rtol=1e-12, atol=1e-15)
+    assert_allclose(std, members.std(axis=0), rtol=1e-10, atol=1e-15)
+    assert_array_equal(mean, model.predict(X))
+    if n_estimators == 1:
+        assert_array_equal(std, np.zeros_like(std))
+    else:
+        assert np.all(std > 0)
+
+
+def test_intervals_cover_new_observations_and_widen_away_from_the_data(noisy_sine):
+    (x, y), (x_new, y_new) = noisy_sine
+    model = RegularizedMLPRegressor(hidden_layer_sizes=(32, 32), activation="tanh", learning_rate_init=0.01,
+                                    batch_size=32, max_iter=200, n_estimators=20, bootstrap=True, random_state=0)
+    model.fit(x, y)
+    truth = np.sin(3 * x_new[:, 0])
+
+    jackknife = model.predict_interval(x_new, confidence_level=0.9)
+    percentile = model.predict_interval(x_new, confidence_level=0.9, method="percentile")
+
+    def coverage(interval, target):
+        return float(np.mean((interval[:, 0] <= target) & (target <= interval[:, 1])))
+
+    jackknife_y, percentile_y, percentile_f = coverage(jackknife, y_new), coverage(percentile, y_new), coverage(
+        percentile, truth)
+    print(f"\ncoverage at confidence_level=0.9 over {len(y_new)} new points: jackknife+ab of y = {jackknife_y:.4f}, "
+          f"percentile of y = {percentile_y:.4f}, percentile of f(x) = {percentile_f:.4f}")
+    assert 0.85 <= jackknife_y <= 0.95
+    # The percentile band is a band for f(x): it covers far fewer new observations than the interval for y ...
+    assert percentile_y < 0.6
+    assert percentile_y < jackknife_y - 0.3
+    # ... and covers f(x) far more often than it covers y.
+    assert percentile_f > percentile_y + 0.3
+
+    inside_outside = np.array([[0.0], [3.0]])
+    _, std = model.predict(inside_outside, return_std=True)
+    band_width = np.diff(model.predict_interval(inside_outside, method="percentile"), axis=1)[:, 0]
+    interval_width = np.diff(model.predict_interval(inside_outside), axis=1)[:, 0]
+    print(f"std at x=0, 3: {std}; percentile band width: {band_width}; jackknife+ab width: {interval_width}")
+    assert std[1] > 2 * std[0]
+    assert band_width[1] > 2 * band_width[0]
+    assert interval_width[1] > interval_width[0]
+
+
+def _jackknife_by_hand(model, X_train, y_train, X_new, level):
+    """Jackknife+-after-bootstrap from the members and their rows (Kim, Xu & Barber, 2020)."""
+    out_of_bag = _out_of_bag_mask(model, len(y_train)).astype(float)
+    usable = out_of_bag.sum(axis=0) > 0
+    out_of_bag = out_of_bag[:, usable] / out_of_bag[:, usable].sum(axis=0)
+    train = np.stack([member.predict(X_train) for member in model.estimators_])[:, usable]
+    new = np.stack([member.predict(X_new) for member in model.estimators_])
+    residual = np.abs(y_train[usable] - np.sum(out_of_bag * train, axis=0))
+    mu = new.T @ out_of_bag  # (n_new, n_usable): the leave-bag-out mean for each training row
+    n = int(usable.sum())
+    lower = np.sort(mu - residual, axis=1)[:, math.floor((1 - level) * (n + 1)) - 1]
+    upper = np.sort(mu + residual, axis=1)[:, math.ceil(level * (n + 1)) - 1]
+    return np.column_stack([lower, upper])
+
+
+@pytest.mark.filterwarnings("ignore:.*out of bag:UserWarning")
+@pytest.mark.parametrize("level", [0.8, 0.9])
+def test_jackknife_plus_after_bootstrap_by_hand(level, regression):
+    X, y = regression
+    model = RegularizedMLPRegressor(**SMALL, n_estimators=6, bootstrap=True).fit(X, y)
+    X_new = X[:10] + 0.1
+    assert_allclose(model.predict_interval(X_new, confidence_level=level),
+                    _jackknife_by_hand(model, X, y, X_new, level), rtol=1e-10)
+    members = np.stack([member.predict(X_new) for member in model.estimators_])
+    tail = 50 * (1 - level)
+    expected = np.column_stack(np.percentile(members, [tail, 100 - tail], axis=0))
+    assert_allclose(model.predict_interval(X_new, confidence_level=level, method="percentile"), expected,
+                    rtol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore:.*out of bag:UserWarning")
+@pytest.mark.parametrize("method", ["jackknife+ab", "percentile"])
+@pytest.mark.parametrize("n_outputs", [1, 2])
+def test_interval_shapes_and_order(n_outputs, method, regression):
+    X, y = regression
+    if n_outputs == 2:
+        y = np.column_stack([y, 2 * y])
+    model = RegularizedMLPRegressor(**SMALL, n_estimators=5, bootstrap=True).fit(X, y)
+    interval = model.predict_interval(X[:7], confidence_level=0.8, method=method)
+    assert interval.shape == ((7, 2) if n_outputs == 1 else (7, 2, 2))
+    assert np.all(interval[..., 0] <= interval[..., 1])
+    assert np.all(np.isfinite(interval))
+    wider = model.predict_interval(X[:7], confidence_level=0.95, method=method)
+    assert np.all(wider[..., 0] <= interval[..., 0]) and np.all(wider[..., 1] >= interval[..., 1])
+
+
+def test_interval_errors(regression):
+    X, y = regression
+    no_bootstrap = RegularizedMLPRegressor(**SMALL, n_estimators=3).fit(X, y)
+    with pytest.raises(ValueError, match="bootstrap"):
+        no_bootstrap.predict_interval(X, method="jackknife+ab")
+    single = RegularizedMLPRegressor(**SMALL, n_estimators=1, bootstrap=True).fit(X, y)
+    with pytest.raises(ValueError, match="n_estimators"):
+        single.predict_interval(X, method="percentile")
+    ensemble = RegularizedMLPRegressor(**SMALL, n_estimators=5, bootstrap=True).fit(X, y)
+    with pytest.raises(ValueError, match="method"):
+        ensemble.predict_interval(X, method="conformal")
+    for level in [0.0, 1.0, 1.5, -0.2]:
+        with pytest.raises(ValueError, match="confidence_level"):
+            ensemble.predict_interval(X, confidence_level=level)
+
+
+def test_interval_warns_about_rows_never_out_of_bag(regression):
+    X, y = regression
+    model = RegularizedMLPRegressor(**SMALL, n_estimators=2, bootstrap=True).fit(X, y)
+    in_every_bag = ~_out_of_bag_mask(model, len(y)).any(axis=0)
+    assert in_every_bag.any()
+    with pytest.warns(UserWarning, match=rf"{int(in_every_bag.sum())} training row"):
+        interval = model.predict_interval(X[:5])
+    assert np.all(np.isfinite(interval))
+
+
+# --------------------------------------------------------------------------
+# Parallel fits
+# --------------------------------------------------------------------------
+
+PARALLEL_CONFIGS = {
+    "adam-bootstrap-early-stopping": {"n_estimators": 4, "bootstrap": True, "early_stopping": True,
+                                      "n_iter_no_change": 3, "max_iter": 100, "oob_score": True},
+    # Two members, one per worker: each stops on its own.
+    "sgd": {"n_estimators": 2, "solver": "sgd", "learning_rate_init": 0.05, "n_iter_no_change": 3, "max_iter": 60},
+}
+
+
+@pytest.mark.filterwarnings("ignore:.*out-of-bag:UserWarning")
+@pytest.mark.parametrize("config", PARALLEL_CONFIGS)
+def test_n_jobs_does_not_change_the_fit(config, regression):
+    X, y = regression
+    params = {**SMALL, **PARALLEL_CONFIGS[config]}
+    serial = RegularizedMLPRegressor(**params, n_jobs=1).fit(X, y)
+    parallel = RegularizedMLPRegressor(**params, n_jobs=2).fit(X, y)
+    for left, right in zip(_weights(serial), _weights(parallel), strict=True):
+        assert_array_equal(left, right)
+    assert [m.n_iter_ for m in serial.estimators_] == [m.n_iter_ for m in parallel.estimators_]
+    if params.get("early_stopping"):
+        assert_array_equal(serial.best_iteration_, parallel.best_iteration_)
+        assert_array_equal(serial.oob_prediction_, parallel.oob_prediction_)
+
+
+def test_n_jobs_on_a_dask_cluster(regression):
+    distributed = pytest.importorskip("distributed")
+    X, y = regression
+    params = {**SMALL, **PARALLEL_CONFIGS["adam-bootstrap-early-stopping"], "oob_score": False}
+    serial = RegularizedMLPRegressor(**params, n_jobs=1).fit(X, y)
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster),
+        joblib.parallel_backend("dask"),
+    ):
+        on_dask = RegularizedMLPRegressor(**params, n_jobs=2).fit(X, y)
+    assert_array_equal(on_dask.predict(X), serial.predict(X))
+    assert_array_equal(on_dask.best_iteration_, serial.best_iteration_)
+
+
+# --------------------------------------------------------------------------
+# Inside scikit-learn's meta-estimators
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_as_the_base_estimator_of_bagging(cls, problem):
+    X, y = problem
+    bagging_cls = BaggingClassifier if cls is RegularizedMLPClassifier else BaggingRegressor
+    base = cls(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=200, random_state=0)
+    bagging = bagging_cls(estimator=base, n_estimators=3, random_state=0).fit(X, y)
+    members = np.stack([_output(member, X) for member in bagging.estimators_])
+    assert_allclose(_output(bagging, X), members.mean(axis=0), rtol=1e-12)
+    assert not np.allclose(members[0], members[1])
+    assert bagging.score(X, y) > (0.8 if cls is RegularizedMLPClassifier else 0.5)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_inside_a_parallel_grid_search(cls, problem):
+    X, y = problem
+    grid = {"alpha": [1e-3, 30.0], "n_estimators": [1, 2]}
+    search = GridSearchCV(cls(**SMALL), grid, cv=3, n_jobs=2).fit(X, y)
+    assert len(search.cv_results_["params"]) == 4
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    assert search.best_params_ in search.cv_results_["params"]
+    refit = cls(**SMALL, **search.best_params_).fit(X, y)
+    assert_array_equal(_output(search.best_estimator_, X), _output(refit, X))
