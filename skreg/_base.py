@@ -553,7 +553,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         member.n_layers_ = len(coefs) + 1
         member.n_outputs_ = coefs[-1].shape[1]
         member.out_activation_ = OUTPUT_ACTIVATIONS[self._loss_name()]
-        for name in ("n_features_in_", "feature_names_in_", "classes_", "_label_binarizer", "_y_ndim"):
+        for name in ("n_features_in_", "feature_names_in_", "classes_", "_label_binarizer", "_n_targets"):
             if hasattr(self, name):
                 setattr(member, name, getattr(self, name))
         return member
@@ -564,11 +564,12 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         self.estimators_ = []
         for k in range(state.n_members):
             member = self._member_estimator([W[k] for W in coefs], [b[k, 0] for b in intercepts])
+            trained = [epoch for epoch, active in enumerate(state.active_history) if active[k]]
             member.n_iter_ = int(state.n_iter[k])
-            member.loss_curve_ = [float(epoch[k]) for epoch in state.loss_curve]
+            member.loss_curve_ = [float(state.loss_curve[epoch][k]) for epoch in trained]
             if state.validation_loss_curve:
-                member.validation_loss_curve_ = [float(epoch[k]) for epoch in state.validation_loss_curve]
-                member.validation_scores_ = [float(epoch[k]) for epoch in state.validation_score_curve]
+                member.validation_loss_curve_ = [float(state.validation_loss_curve[epoch][k]) for epoch in trained]
+                member.validation_scores_ = [float(state.validation_score_curve[epoch][k]) for epoch in trained]
                 member.best_validation_score_ = float(state.tracker.best_score[k])
                 member.best_iteration_ = int(state.tracker.best_epoch[k])
             self.estimators_.append(member)

@@ -57,7 +57,8 @@ class SGD:
         """Update ``params`` in place from ``grads``."""
         rate = self.learning_rate * self.member_scale
         scaled_grad = np.multiply(grads, rate, out=self._work)
-        self.velocity *= self.momentum
+        # A frozen member's velocity is zeroed too, or momentum would keep moving it.
+        self.velocity *= self.momentum * self.member_scale
         self.velocity -= scaled_grad
         if self.nesterov:
             params -= scaled_grad

@@ -176,11 +176,11 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
 
     def _encode_targets(self, y, *, first_call, classes=None):
         Y = np.asarray(y)
-        if first_call:
-            self._y_ndim = Y.ndim
         Y = Y.reshape(-1, 1) if Y.ndim == 1 else Y
-        if not first_call and Y.shape[1] != self.n_outputs_:
-            raise ValueError(f"y has {Y.shape[1]} output(s) but the model was fitted with {self.n_outputs_}.")
+        if first_call:
+            self._n_targets = Y.shape[1]
+        elif Y.shape[1] != self._n_targets:
+            raise ValueError(f"y has {Y.shape[1]} output(s) but the model was fitted with {self._n_targets}.")
         if self.loss == "poisson" and np.any(Y < 0):
             raise ValueError("loss='poisson' needs non-negative targets y.")
         return Y

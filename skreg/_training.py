@@ -120,6 +120,7 @@ class TrainingState:
     samples_seen: int = 0
     n_iter: np.ndarray = None
     loss_curve: list = field(default_factory=list)
+    active_history: list = field(default_factory=list)
     validation_loss_curve: list = field(default_factory=list)
     validation_score_curve: list = field(default_factory=list)
     tracker: ImprovementTracker = None
@@ -145,6 +146,11 @@ def _pad_curve(curve: list, length: int) -> list:
     return curve + curve[-1:] * (length - len(curve)) if curve else curve
 
 
+def _pad_activity(history: list, n_members: int, length: int) -> list:
+    """Extend a per-epoch activity record to ``length`` epochs in which no member trained."""
+    return history + [np.zeros(n_members, dtype=bool)] * (length - len(history))
+
+
 def concatenate_states(states: list) -> TrainingState:
     """One state for the members of several states trained apart (in order)."""
     def stack(name):
@@ -152,7 +158,10 @@ def concatenate_states(states: list) -> TrainingState:
 
     def stack_curves(name):
         length = max(len(getattr(state, name)) for state in states)
-        padded = [_pad_curve(getattr(state, name), length) for state in states]
+        if name == "active_history":
+            padded = [_pad_activity(state.active_history, state.n_members, length) for state in states]
+        else:
+            padded = [_pad_curve(getattr(state, name), length) for state in states]
         return [np.concatenate(epoch) for epoch in zip(*padded, strict=True)]
 
     merged = TrainingState(
@@ -164,6 +173,7 @@ def concatenate_states(states: list) -> TrainingState:
         samples_seen=max(state.samples_seen for state in states),
         n_iter=stack("n_iter"),
         loss_curve=stack_curves("loss_curve"),
+        active_history=stack_curves("active_history"),
         validation_loss_curve=stack_curves("validation_loss_curve"),
         validation_score_curve=stack_curves("validation_score_curve"),
         stopped=stack("stopped"),
@@ -422,6 +432,7 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
             epochs_run += 1
             state.n_iter += active
             state.loss_curve.append(penalised_loss(data_loss, params, config, total_weight))
+            state.active_history.append(active.copy())
             state.optimizer.end_epoch(state.samples_seen)
             active &= ~state.diverged
             if validate is not None:
@@ -551,22 +562,23 @@ def fit_lbfgs(data: TrainingData, state: TrainingState, config: TrainConfig) -> 
 
 def _fit_lbfgs_members(data: TrainingData, state: TrainingState, config: TrainConfig) -> TrainingState:
     n_rows = data.Y.shape[0]
-    curves = []
+    curves = [[] for _ in range(state.n_members)]
     state.reached_max_iter = False
     try:
         for k, rows in enumerate(data.member_rows):
             weight = data.sample_weight * np.bincount(rows, minlength=n_rows)
-            row, n_iter, curve, hit_limit = _lbfgs_member(data, config, state.params[k], weight, weight.sum())
+            row, n_iter, curves[k], hit_limit = _lbfgs_member(data, config, state.params[k], weight, weight.sum())
             if not np.all(np.isfinite(row)):
                 state.diverged[k] = True
+                curves[k] = []
                 continue
             state.params[k] = row
             state.n_iter[k] = n_iter
             state.reached_max_iter |= hit_limit
-            curves.append(curve)
     except KeyboardInterrupt:
         state.interrupted = True
-    longest = max((len(curve) for curve in curves), default=0)
-    for epoch in range(longest):
-        state.loss_curve.append(np.array([curve[min(epoch, len(curve) - 1)] for curve in curves]))
+    for iteration in range(max(len(curve) for curve in curves)):
+        state.loss_curve.append(np.array([curve[min(iteration, len(curve) - 1)] if curve else np.nan
+                                          for curve in curves]))
+        state.active_history.append(np.array([iteration < len(curve) for curve in curves]))
     return state
