@@ -126,7 +126,7 @@ for position, row in zip(positions, rows, strict=True):
         ax_epochs.plot([row["best"]] * 2, [position - 0.4, position + 0.4], color="black", lw=2)
         label += f" (best {row['best']})"
     ax_epochs.text(row["epochs"], position, label, va="center", fontsize=9)
-ax_epochs.set_xlim(0, epochs.max() * 1.45)
+ax_epochs.set_xlim(0, epochs.max() * 1.6)
 ax_epochs.set_xlabel("epochs run (black tick: epoch restored)")
 ax_epochs.set_title("Training length")
 
