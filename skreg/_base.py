@@ -264,6 +264,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             epsilon=self.epsilon,
             max_fun=self.max_fun,
             verbose=bool(self.verbose),
+            early_stopping=self.early_stopping,
         )
 
     # ------------------------------------------------------------------
@@ -500,18 +501,21 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         self.t_ = int(state.samples_seen)
         self.loss_curve_ = [float(np.mean(epoch)) for epoch in state.loss_curve]
         self.loss_ = float(np.mean(self._objective_value(state.params, config, data)))
-        if state.validation_loss_curve:
-            self.validation_loss_curve_ = [float(np.mean(epoch)) for epoch in state.validation_loss_curve]
-            self.validation_scores_ = [float(np.mean(epoch)) for epoch in state.validation_score_curve]
+        recorded = bool(state.validation_loss_curve)
+        self.validation_loss_curve_ = [float(np.mean(e)) for e in state.validation_loss_curve] if recorded else None
+        self.validation_scores_ = [float(np.mean(e)) for e in state.validation_score_curve] if recorded else None
+        if self._stopped_on_validation(state):
             self.best_validation_score_ = float(np.mean(state.tracker.best_score))
             self.best_iteration_ = int(np.max(state.tracker.best_epoch)) if single else state.tracker.best_epoch
             self.best_loss_ = None
         else:
-            self.validation_loss_curve_ = None
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
+            self.best_validation_score_ = max(self.validation_scores_) if recorded else None
             self.best_iteration_ = None
             self.best_loss_ = None if state.tracker is None else float(-np.mean(state.tracker.best_score))
+
+    def _stopped_on_validation(self, state) -> bool:
+        """Whether early stopping watched a validation set (and restored its best epoch)."""
+        return self.early_stopping and bool(state.validation_loss_curve) and state.tracker is not None
 
     def _objective_value(self, params, config: TrainConfig, data: TrainingData) -> np.ndarray:
         """J of each member at ``params`` on its own training rows (no dropout)."""
@@ -570,6 +574,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             if state.validation_loss_curve:
                 member.validation_loss_curve_ = [float(state.validation_loss_curve[epoch][k]) for epoch in trained]
                 member.validation_scores_ = [float(state.validation_score_curve[epoch][k]) for epoch in trained]
+            if self._stopped_on_validation(state):
                 member.best_validation_score_ = float(state.tracker.best_score[k])
                 member.best_iteration_ = int(state.tracker.best_epoch[k])
             self.estimators_.append(member)

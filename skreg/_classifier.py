@@ -144,7 +144,10 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
             Weights of the rows in the loss and in the penalty's normaliser S.
         X_val, y_val : array-like, default=None
             An explicit validation set, used instead of a split of the
-            training rows; pass both or neither.
+            training rows; pass both or neither. Its loss and score are
+            recorded every epoch (``validation_loss_curve_``...); with
+            ``early_stopping=True`` training also stops on it and restores
+            the best epoch's weights.
         sample_weight_val : array-like of shape (n_val_samples,), default=None
             Weights of the validation rows.
 

@@ -189,10 +189,12 @@ coefs_ : list of ndarray
         minus the validation loss when ``scoring=None``, else the scorer's.
 
     best_validation_score_ : float or None
-        Best of ``validation_scores_``, the score of the restored weights.
+        Best of ``validation_scores_``; with early stopping, the score of the
+        restored weights.
 
     best_iteration_ : int, ndarray of shape (n_estimators,) or None
-        Epoch (1-based) whose weights were restored by early stopping.
+        Epoch (1-based) whose weights were restored by early stopping (None
+        without early stopping).
 
     n_iter_ : int
         Number of epochs run (iterations for 'lbfgs'); the most of any member.

@@ -51,6 +51,7 @@ class TrainConfig:
     epsilon: float
     max_fun: int
     verbose: bool
+    early_stopping: bool = False
 
 
 @dataclass
@@ -401,15 +402,17 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
     config : TrainConfig
     validate : callable, optional
         ``validate(params) -> (loss, score)``, both of shape (m,), on each
-        member's validation rows; score is higher-is-better. With it, each
-        member stops on its own validation score and gets the parameters of
-        its best epoch back.
+        member's validation rows; score is higher-is-better. Its curves are
+        recorded; with ``config.early_stopping`` each member also stops on
+        its own validation score and gets the parameters of its best epoch
+        back (otherwise stopping watches the training loss).
     max_epochs : int, optional
         Defaults to ``config.max_iter``.
     check_stopping : bool
         ``False`` for ``partial_fit``: no patience bookkeeping.
     """
     max_epochs = config.max_iter if max_epochs is None else max_epochs
+    stop_on_validation = validate is not None and config.early_stopping
     params = state.params
     if state.optimizer is None:
         state.optimizer = make_optimizer(config, params.shape, params.dtype)
@@ -440,8 +443,8 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
                 state.validation_loss_curve.append(val_loss)
                 state.validation_score_curve.append(val_score)
             if check_stopping:
-                scores = val_score if validate is not None else -state.loss_curve[-1]
-                update_stopping(state, config, scores, active, keep_best=validate is not None)
+                scores = val_score if stop_on_validation else -state.loss_curve[-1]
+                update_stopping(state, config, scores, active, keep_best=stop_on_validation)
             np.copyto(last_epoch_params, params)
             if config.verbose:
                 report_epoch(state, active, started)
@@ -450,7 +453,7 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
         params[:] = last_epoch_params
         state.interrupted = True
     state.reached_max_iter = not state.stopped.all() and not state.interrupted
-    if validate is not None and state.best_params is not None:
+    if stop_on_validation and state.best_params is not None:
         restore = ~state.diverged
         params[restore] = state.best_params[restore]
     return state
