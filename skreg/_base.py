@@ -509,7 +509,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             self.best_iteration_ = int(np.max(state.tracker.best_epoch)) if single else state.tracker.best_epoch
             self.best_loss_ = None
         else:
-            self.best_validation_score_ = max(self.validation_scores_) if recorded else None
+            self.best_validation_score_ = float(np.nanmax(self.validation_scores_)) if recorded else None
             self.best_iteration_ = None
             self.best_loss_ = None if state.tracker is None else float(-np.mean(state.tracker.best_score))
 

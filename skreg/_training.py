@@ -375,6 +375,21 @@ def update_stopping(state: TrainingState, config: TrainConfig, scores: np.ndarra
     state.optimizer.member_scale[state.stopped] = 0
 
 
+def record_validation(state: TrainingState, validate) -> None:
+    """Append this epoch's validation loss and score, NaN for epochs without a validation set.
+
+    The validation curves stay aligned with ``loss_curve`` epoch for epoch,
+    whichever calls (``fit``, ``partial_fit``, warm starts) had validation data.
+    """
+    missing = np.full(state.n_members, np.nan)
+    while len(state.validation_loss_curve) < len(state.loss_curve) - 1:
+        state.validation_loss_curve.append(missing)
+        state.validation_score_curve.append(missing)
+    val_loss, val_score = validate(state.params) if validate is not None else (missing, missing)
+    state.validation_loss_curve.append(val_loss)
+    state.validation_score_curve.append(val_score)
+
+
 def report_epoch(state: TrainingState, active_before: np.ndarray, started: float) -> None:
     """One line per epoch for ``verbose=True``."""
     members = active_before if active_before.any() else np.ones_like(active_before)
@@ -438,12 +453,10 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
             state.active_history.append(active.copy())
             state.optimizer.end_epoch(state.samples_seen)
             active &= ~state.diverged
-            if validate is not None:
-                val_loss, val_score = validate(params)
-                state.validation_loss_curve.append(val_loss)
-                state.validation_score_curve.append(val_score)
+            if validate is not None or state.validation_loss_curve:
+                record_validation(state, validate)
             if check_stopping:
-                scores = val_score if stop_on_validation else -state.loss_curve[-1]
+                scores = state.validation_score_curve[-1] if stop_on_validation else -state.loss_curve[-1]
                 update_stopping(state, config, scores, active, keep_best=stop_on_validation)
             np.copyto(last_epoch_params, params)
             if config.verbose:
