@@ -92,7 +92,7 @@ def _predictions(estimator, X) -> dict:
             out["interval_percentile"] = estimator.predict_interval(X, 0.8, method="percentile")
         if ensemble and estimator.bootstrap:
             with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", "training row", UserWarning)
+                warnings.filterwarnings("ignore", ".*never out of bag", UserWarning)
                 out["interval_jackknife"] = estimator.predict_interval(X, 0.8)
     for k, member in enumerate(getattr(estimator, "estimators_", [])):
         out[f"member_{k}"] = member.predict(X)
