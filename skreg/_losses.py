@@ -29,15 +29,22 @@ def _clipped(P: np.ndarray) -> np.ndarray:
 
 
 def log_loss(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
-    r"""Per-sample multinomial :math:`\ell_i = -\sum_k y_{ik} \log p_{ik}`."""
-    return -np.einsum("...k,...k->...", np.broadcast_to(Y, P.shape), np.log(_clipped(P)))
+    r"""Per-sample multinomial :math:`\ell_i = -\sum_k y_{ik} \log p_{ik}`.
+
+    ``Y`` is one-hot, so the sum is :math:`-\log` of the true class's probability.
+    """
+    true_class_probability = np.einsum("...k,...k->...", np.broadcast_to(Y, P.shape), P)
+    return -np.log(_clipped(true_class_probability))
 
 
 def binary_log_loss(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
-    r"""Per-sample :math:`\ell_i = -\sum_k [y_{ik}\log p_{ik} + (1-y_{ik})\log(1-p_{ik})]`."""
-    P = _clipped(P)
-    Y = np.broadcast_to(Y, P.shape)
-    return -(np.einsum("...k,...k->...", Y, np.log(P)) + np.einsum("...k,...k->...", 1 - Y, np.log1p(-P)))
+    r"""Per-sample :math:`\ell_i = -\sum_k [y_{ik}\log p_{ik} + (1-y_{ik})\log(1-p_{ik})]`.
+
+    ``Y`` holds 0/1 indicators, so each term is :math:`-\log` of the
+    probability given to the observed value.
+    """
+    probability_of_observed = np.where(Y > 0.5, P, 1 - P)
+    return -np.log(_clipped(probability_of_observed)).sum(axis=-1)
 
 
 def half_poisson_deviance(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
@@ -62,7 +69,8 @@ OUTPUT_ACTIVATIONS = {
 }
 
 
-def weighted_mean_loss(loss: str, Y: np.ndarray, P: np.ndarray, weight: np.ndarray) -> np.ndarray:
+def weighted_mean_loss(loss: str, Y: np.ndarray, P: np.ndarray, weight: np.ndarray,
+                       weight_sum: np.ndarray | None = None) -> np.ndarray:
     """Weighted mean of the per-sample loss over the sample axis.
 
     Parameters
@@ -73,16 +81,21 @@ def weighted_mean_loss(loss: str, Y: np.ndarray, P: np.ndarray, weight: np.ndarr
     P : ndarray of shape (..., n_samples, n_outputs)
     weight : ndarray of shape (n_samples,) or (..., n_samples)
         Non-negative sample weights; the mean divides by their sum.
+    weight_sum : ndarray of shape (1,) or (..., 1), optional
+        ``weight.sum(axis=-1, keepdims=True)`` when the caller has it.
 
     Returns
     -------
     ndarray of shape P.shape[:-2]
     """
     per_sample = LOSSES[loss](Y, P)
-    return np.sum(per_sample * weight, axis=-1) / np.sum(weight, axis=-1)
+    if weight_sum is None:
+        weight_sum = np.sum(weight, axis=-1, keepdims=True)
+    return np.einsum("...n,...n->...", per_sample, np.broadcast_to(weight, per_sample.shape)) / weight_sum[..., 0]
 
 
-def output_delta(Y: np.ndarray, P: np.ndarray, weight: np.ndarray, out: np.ndarray) -> np.ndarray:
+def output_delta(Y: np.ndarray, P: np.ndarray, weight: np.ndarray, out: np.ndarray,
+                 weight_sum: np.ndarray | None = None) -> np.ndarray:
     """Gradient of the weighted mean loss with respect to the output pre-activation.
 
     ``out = weight[:, None] * (P - Y) / sum(weight)``, written into ``out``
@@ -90,6 +103,7 @@ def output_delta(Y: np.ndarray, P: np.ndarray, weight: np.ndarray, out: np.ndarr
     its sum is taken over the sample axis.
     """
     np.subtract(P, Y, out=out)
-    scale = weight / np.sum(weight, axis=-1, keepdims=True)
-    out *= scale[..., None]
+    if weight_sum is None:
+        weight_sum = np.sum(weight, axis=-1, keepdims=True)
+    out *= (weight / weight_sum)[..., None]
     return out

@@ -113,7 +113,7 @@ def input_gradient(X, delta: np.ndarray, out: np.ndarray) -> np.ndarray:
     return np.matmul(XT, delta, out=out)
 
 
-def dropout_masks(shapes: list, rates: list, rngs: list, dtype) -> list:
+def dropout_masks(shapes: list, rates: list, rngs: list, dtype, out: list | None = None) -> list:
     r"""Inverted-dropout masks :math:`M_l = \mathrm{Bernoulli}(1-p_l) / (1-p_l)`.
 
     Parameters
@@ -124,6 +124,8 @@ def dropout_masks(shapes: list, rates: list, rngs: list, dtype) -> list:
         Drop probability ``p_l`` of each hidden layer.
     rngs : list of numpy.random.Generator
         One generator per member; member ``k``'s masks come from ``rngs[k]`` only.
+    out : list of (ndarray or None), optional
+        Preallocated mask arrays, one per hidden layer.
 
     Returns
     -------
@@ -131,11 +133,12 @@ def dropout_masks(shapes: list, rates: list, rngs: list, dtype) -> list:
         One mask array per hidden layer, or ``None`` where ``p_l == 0``.
     """
     masks = []
-    for shape, rate in zip(shapes, rates, strict=True):
+    out = out if out is not None else [None] * len(shapes)
+    for shape, rate, buffer in zip(shapes, rates, out, strict=True):
         if rate == 0:
             masks.append(None)
             continue
-        mask = np.empty(shape, dtype=dtype)
+        mask = buffer if buffer is not None else np.empty(shape, dtype=dtype)
         for k, rng in enumerate(rngs):
             rng.random(dtype=mask.dtype, out=mask[k])
         keep = 1.0 - rate

@@ -51,7 +51,8 @@ class PenaltySpec:
 
 
 def data_term_and_gradient(spec: NetworkSpec, params: np.ndarray, grads: np.ndarray, X, Y: np.ndarray,
-                           weight: np.ndarray, masks=None, buffers=None, delta_buffers=None) -> np.ndarray:
+                           weight: np.ndarray, masks=None, buffers=None, delta_buffers=None,
+                           views=None) -> np.ndarray:
     """Weighted mean loss of each member, its gradient written into ``grads``.
 
     Parameters
@@ -63,18 +64,25 @@ def data_term_and_gradient(spec: NetworkSpec, params: np.ndarray, grads: np.ndar
     weight : ndarray of shape (n,) or (m, n)
     masks : list, optional
         Dropout masks per hidden layer (held fixed, e.g. for a gradient check).
+    buffers, delta_buffers : list of ndarray, optional
+        Preallocated activations and deltas (see ``forward``/``backward``).
+    views : tuple, optional
+        ``(coefs, intercepts, grad_coefs, grad_intercepts)``, the per-layer
+        views of ``params`` and ``grads`` when the caller keeps them.
 
     Returns
     -------
     ndarray of shape (m,)
         The weighted mean loss of each member.
     """
-    coefs, intercepts = spec.layout.views(params)
-    grad_coefs, grad_intercepts = spec.layout.views(grads)
+    if views is None:
+        views = (*spec.layout.views(params), *spec.layout.views(grads))
+    coefs, intercepts, grad_coefs, grad_intercepts = views
     cache = forward(X, coefs, intercepts, spec.activation, spec.output_activation, masks, buffers)
     output = cache.outputs[-1]
-    loss = weighted_mean_loss(spec.loss, Y, output, weight)
-    delta = output_delta(Y, output, weight, out=output)
+    weight_sum = np.sum(weight, axis=-1, keepdims=True)
+    loss = weighted_mean_loss(spec.loss, Y, output, weight, weight_sum)
+    delta = output_delta(Y, output, weight, out=output, weight_sum=weight_sum)
     backward(cache, coefs, delta, spec.activation, grad_coefs, grad_intercepts, delta_buffers)
     return loss
 

@@ -215,25 +215,42 @@ def new_state(params: np.ndarray, shuffle_rngs: list, dropout_rngs: list) -> Tra
 # --------------------------------------------------------------------------
 
 class Workspace:
-    """Buffers allocated once per fit and reused by every full-size batch."""
+    """What every step of a fit reuses: buffers allocated once, views and factors computed once.
 
-    def __init__(self, config: TrainConfig, n_members: int, batch_size: int, dtype):
-        units = config.network.layout.layer_units[1:]
+    Full-size batches are gathered into, and run through, preallocated
+    arrays; only a last, smaller batch allocates its own.
+    """
+
+    def __init__(self, config: TrainConfig, data: TrainingData, params: np.ndarray, batch_size: int):
+        m, dtype = params.shape[0], params.dtype
+        layout = config.network.layout
+        units = layout.layer_units[1:]
         self.batch_size = batch_size
         self.forward = []
         for layer, n_units in enumerate(units):
-            self.forward.append(np.empty((n_members, batch_size, n_units), dtype=dtype))
+            self.forward.append(np.empty((m, batch_size, n_units), dtype=dtype))
             has_dropout = layer < len(config.dropout) and config.dropout[layer] > 0
-            self.forward.append(np.empty((n_members, batch_size, n_units), dtype=dtype) if has_dropout else None)
-        self.deltas = [np.empty((n_members, batch_size, n), dtype=dtype) for n in units[:-1]]
-        self.grads = np.empty((n_members, config.network.layout.n_params), dtype=dtype)
-        self.penalty_work = np.empty((n_members, config.network.layout.n_weights), dtype=dtype)
+            self.forward.append(np.empty((m, batch_size, n_units), dtype=dtype) if has_dropout else None)
+        self.deltas = [np.empty((m, batch_size, n), dtype=dtype) for n in units[:-1]]
+        self.masks = [np.empty((m, batch_size, n), dtype=dtype) if rate > 0 else None
+                      for n, rate in zip(units[:-1], config.dropout, strict=True)]
+        self.grads = np.empty((m, layout.n_params), dtype=dtype)
+        self.penalty_work = np.empty((m, layout.n_weights), dtype=dtype)
+        self.views = (*layout.views(params), *layout.views(self.grads))
+        # One member reads a shared 2-D batch; several read (m, batch, ...) arrays.
+        lead = (batch_size,) if m == 1 else (m, batch_size)
+        self.X = None if sp.issparse(data.X) else np.empty(lead + data.X.shape[1:], dtype=data.X.dtype)
+        self.Y = np.empty(lead + data.Y.shape[1:], dtype=data.Y.dtype)
+        self.weight = np.empty(lead, dtype=data.sample_weight.dtype)
+        scale = penalty_scale(config.penalty, data.total_weight)
+        self.l2_factor = (scale * config.penalty.l2_share).astype(dtype)[:, None]
+        self.l1_factor = (scale * config.penalty.l1_share).astype(dtype)[:, None]
 
     def for_batch(self, n_rows: int) -> tuple:
-        """Forward and delta buffers for a batch of ``n_rows`` (``None``: allocate)."""
+        """Forward, delta and mask buffers for a batch of ``n_rows`` (``None``: allocate)."""
         if n_rows == self.batch_size:
-            return self.forward, self.deltas
-        return None, None
+            return self.forward, self.deltas, self.masks
+        return None, None, None
 
 
 def epoch_order(data: TrainingData, state: TrainingState, shuffle: bool) -> np.ndarray:
@@ -243,49 +260,47 @@ def epoch_order(data: TrainingData, state: TrainingState, shuffle: bool) -> np.n
     return np.stack([rng.permutation(rows) for rows, rng in zip(data.member_rows, state.shuffle_rngs, strict=True)])
 
 
-def gather_batch(data: TrainingData, rows: np.ndarray) -> tuple:
+def gather_batch(data: TrainingData, rows: np.ndarray, workspace: Workspace) -> tuple:
     """``(X, Y, weight)`` of a batch; shared 2-D when there is one member."""
     if rows.shape[0] == 1:
         rows = rows[0]
-        return data.X[rows], data.Y[rows], data.sample_weight[rows]
+    full = rows.shape[-1] == workspace.batch_size
     if sp.issparse(data.X):
-        X = [data.X[member_rows] for member_rows in rows]
+        X = data.X[rows] if rows.ndim == 1 else [data.X[member_rows] for member_rows in rows]
     else:
-        X = data.X[rows]
-    return X, data.Y[rows], data.sample_weight[rows]
+        X = np.take(data.X, rows, axis=0, out=workspace.X if full else None)
+    Y = np.take(data.Y, rows, axis=0, out=workspace.Y if full else None)
+    weight = np.take(data.sample_weight, rows, out=workspace.weight if full else None)
+    return X, Y, weight
 
 
-def apply_penalty_gradient(params, grads, config: TrainConfig, scale: np.ndarray, work: np.ndarray) -> None:
+def apply_penalty_gradient(params, grads, n_weights: int, factor: np.ndarray, work: np.ndarray) -> None:
     """Add the smooth (L2) part's gradient ``(alpha/S) r_2 W`` to the weights' gradient."""
-    n_weights = config.network.layout.n_weights
-    factor = (scale * config.penalty.l2_share).astype(params.dtype)[:, None]
     grads[:, :n_weights] += np.multiply(params[:, :n_weights], factor, out=work)
 
 
-def apply_l1_prox(params, optimizer, config: TrainConfig, scale: np.ndarray) -> None:
+def apply_l1_prox(params, optimizer, n_weights: int, factor: np.ndarray) -> None:
     """Soft-threshold the weights by ``step size * (alpha/S) * r_1``: exact zeros."""
-    n_weights = config.network.layout.n_weights
-    factor = (scale * config.penalty.l1_share).astype(params.dtype)[:, None]
     soft_threshold(params[:, :n_weights], optimizer.prox_step_sizes(n_weights) * factor)
 
 
-def train_step(X, Y, weight, state: TrainingState, config: TrainConfig, workspace: Workspace,
-               scale: np.ndarray) -> np.ndarray:
+def train_step(X, Y, weight, state: TrainingState, config: TrainConfig, workspace: Workspace) -> np.ndarray:
     """One minibatch update of every member; returns the batch's mean loss per member."""
     n_rows = weight.shape[-1]
-    buffers, delta_buffers = workspace.for_batch(n_rows)
+    buffers, delta_buffers, mask_buffers = workspace.for_batch(n_rows)
     masks = None
     if any(config.dropout):
         units = config.network.layout.layer_units[1:-1]
         shapes = [(state.n_members, n_rows, n) for n in units]
-        masks = dropout_masks(shapes, config.dropout, state.dropout_rngs, state.params.dtype)
+        masks = dropout_masks(shapes, config.dropout, state.dropout_rngs, state.params.dtype, mask_buffers)
     loss = data_term_and_gradient(config.network, state.params, workspace.grads, X, Y, weight, masks,
-                                  buffers, delta_buffers)
+                                  buffers, delta_buffers, workspace.views)
+    n_weights = config.network.layout.n_weights
     if config.penalty.has_l2:
-        apply_penalty_gradient(state.params, workspace.grads, config, scale, workspace.penalty_work)
+        apply_penalty_gradient(state.params, workspace.grads, n_weights, workspace.l2_factor, workspace.penalty_work)
     state.optimizer.step(state.params, workspace.grads)
     if config.penalty.has_l1:
-        apply_l1_prox(state.params, state.optimizer, config, scale)
+        apply_l1_prox(state.params, state.optimizer, n_weights, workspace.l1_factor)
     return loss
 
 
@@ -329,14 +344,13 @@ def freeze_diverged(state: TrainingState, members: np.ndarray, good_params: np.n
 def run_epoch(data: TrainingData, state: TrainingState, config: TrainConfig, workspace: Workspace,
               guard: FiniteGuard) -> np.ndarray:
     """One pass over every member's rows; returns the weighted mean batch loss per member."""
-    scale = penalty_scale(config.penalty, data.total_weight)
     order = epoch_order(data, state, config.shuffle)
     loss_sum = np.zeros(state.n_members)
     weight_sum = np.zeros(state.n_members)
-    for start in range(0, order.shape[1], config.batch_size):
-        X, Y, weight = gather_batch(data, order[:, start : start + config.batch_size])
+    for start in range(0, order.shape[1], workspace.batch_size):
+        X, Y, weight = gather_batch(data, order[:, start : start + workspace.batch_size], workspace)
         guard.before_step(state.params)
-        batch_loss = train_step(X, Y, weight, state, config, workspace, scale)
+        batch_loss = train_step(X, Y, weight, state, config, workspace)
         guard.after_step(state, batch_loss)
         batch_weight = weight.sum(axis=-1)
         loss_sum += np.where(np.isfinite(batch_loss), batch_loss, 0.0) * batch_weight
@@ -435,7 +449,7 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
     state.optimizer.member_scale[:] = ~state.stopped[:, None]
     state.interrupted = False
     batch_size = min(config.batch_size, data.member_rows.shape[1])
-    workspace = Workspace(config, state.n_members, batch_size, params.dtype)
+    workspace = Workspace(config, data, params, batch_size)
     guard = FiniteGuard(params)
     last_epoch_params = params.copy()
     started = time.perf_counter()
