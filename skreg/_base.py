@@ -338,7 +338,9 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         if validation == "out-of-bag":
             validation = self._out_of_bag_validation(X, Y, sample_weight, y, in_bag)
         data = TrainingData(X=X, Y=Y, sample_weight=sample_weight, member_rows=member_rows)
+        initial_params = state.params.copy()
         state = self._train(data, state, config, validation, incremental, parallel=not continuing)
+        self._fall_back_where_non_finite(state, initial_params, config, data)
         self._entropy = entropy
         self._set_fitted_attributes(state, config, data)
         self._set_ensemble_attributes(state, config, data, y, in_bag)
@@ -520,13 +522,26 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
     def _objective_value(self, params, config: TrainConfig, data: TrainingData) -> np.ndarray:
         """J of each member at ``params`` on its own training rows (no dropout)."""
         coefs, intercepts = config.network.layout.views(params)
-        output = predict_members(data.X, coefs, intercepts, config.network.activation,
-                                 config.network.output_activation, PREDICT_CHUNK_ROWS)
         n_rows = data.Y.shape[0]
         counts = np.stack([np.bincount(rows, minlength=n_rows) for rows in data.member_rows])
         weight = data.sample_weight * counts
-        loss = weighted_mean_loss(config.network.loss, data.Y, output, weight)
-        return penalised_loss(loss, params, config, weight.sum(axis=1, dtype=np.float64))
+        with np.errstate(all="ignore"):
+            output = predict_members(data.X, coefs, intercepts, config.network.activation,
+                                     config.network.output_activation, PREDICT_CHUNK_ROWS)
+            loss = weighted_mean_loss(config.network.loss, data.Y, output, weight)
+            return penalised_loss(loss, params, config, weight.sum(axis=1, dtype=np.float64))
+
+    def _fall_back_where_non_finite(self, state, initial_params, config: TrainConfig, data: TrainingData) -> None:
+        """Last line of defence: a member whose fitted objective is not finite gets its starting weights.
+
+        The training loop restores the last weights certified by a finite
+        loss, but weights can still be finite yet so large that predictions
+        overflow; such a member must not leave NaN predictions behind.
+        """
+        bad = ~np.isfinite(self._objective_value(state.params, config, data))
+        if bad.any():
+            state.params[bad] = initial_params[bad]
+            state.diverged |= bad
 
     def _warn_about(self, state, incremental: bool) -> None:
         if state.diverged.any():

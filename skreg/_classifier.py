@@ -186,7 +186,10 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
         return y
 
     def _encode_targets(self, y, *, first_call, classes=None):
-        check_classification_targets(y)
+        try:
+            check_classification_targets(y)
+        except TypeError as error:
+            raise TypeError(f"y mixes labels of different types (e.g. strings and numbers): {error}") from error
         if first_call:
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y if classes is None else classes)
@@ -208,11 +211,16 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
             return
         self.oob_decision_function_ = self._output_to_proba(oob_mean)
         seen = n_out > 0
+        if not seen.any():
+            raise ValueError("oob_score=True, but there are no out-of-bag rows (every row is in every member's bag): "
+                             "use more samples or more members (n_estimators).")
         predicted = self._output_to_labels(oob_mean[seen])
         self.oob_score_ = float(np.mean(np.all(np.reshape(predicted == y[seen], (int(seen.sum()), -1)), axis=1)))
 
     def _output_to_proba(self, output):
         """Network output to ``predict_proba``'s columns (binary: ``[1 - p, p]``)."""
+        if len(self.classes_) == 1:
+            return np.ones((output.shape[0], 1), dtype=output.dtype)
         if self._label_binarizer.y_type_ == "binary":
             return np.hstack([1 - output, output])
         return output

@@ -89,6 +89,10 @@ def weighted_mean_loss(loss: str, Y: np.ndarray, P: np.ndarray, weight: np.ndarr
     ndarray of shape P.shape[:-2]
     """
     per_sample = LOSSES[loss](Y, P)
+    if not np.isfinite(per_sample).all():
+        # A row of weight 0 (out of bag, or outside a bootstrap draw) must not
+        # turn the mean into NaN through 0 * inf.
+        per_sample = np.where(weight > 0, per_sample, 0.0)
     if weight_sum is None:
         weight_sum = np.sum(weight, axis=-1, keepdims=True)
     return np.einsum("...n,...n->...", per_sample, np.broadcast_to(weight, per_sample.shape)) / weight_sum[..., 0]

@@ -18,13 +18,10 @@ def root_entropy(random_state) -> int:
     """The one integer every stream of a fit derives from.
 
     An int is used as is; a ``RandomState`` (or ``None``: the global one)
-    is asked for one draw, as scikit-learn estimators do; a
-    ``numpy.random.Generator`` is accepted too.
+    is asked for one draw, as scikit-learn estimators do.
     """
     if isinstance(random_state, (int, np.integer)):
         return int(random_state)
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(np.iinfo(np.int64).max))
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 

@@ -198,6 +198,9 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
             return
         self.oob_prediction_ = self._shape_output(oob_mean)
         seen = n_out > 0
+        if not seen.any():
+            raise ValueError("oob_score=True, but there are no out-of-bag rows (every row is in every member's bag): "
+                             "use more samples or more members (n_estimators).")
         self.oob_score_ = float(r2_score(Y[seen], oob_mean[seen]))
 
     def predict(self, X, return_std=False):

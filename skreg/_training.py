@@ -325,9 +325,12 @@ class FiniteGuard:
         finite = np.isfinite(batch_loss)
         if finite.all():
             self.certified, self._before_step = self._before_step, self.certified
-            return
-        self.certified[finite] = self._before_step[finite]
-        freeze_diverged(state, ~finite & ~state.diverged, self.certified)
+        else:
+            self.certified[finite] = self._before_step[finite]
+            freeze_diverged(state, ~finite & ~state.diverged, self.certified)
+        if state.diverged.any():
+            # A frozen member's step is scaled by 0, but 0 * inf is NaN: pin it back.
+            state.params[state.diverged] = self.certified[state.diverged]
 
 
 def freeze_diverged(state: TrainingState, members: np.ndarray, good_params: np.ndarray) -> None:
@@ -368,9 +371,14 @@ def penalised_loss(data_loss: np.ndarray, params: np.ndarray, config: TrainConfi
     return data_loss + penalty_scale(config.penalty, total_weight) * omega
 
 
-def check_finite_params(state: TrainingState, guard: FiniteGuard) -> None:
-    """Freeze members whose parameters left the floats despite a finite batch loss."""
-    freeze_diverged(state, ~np.isfinite(state.params).all(axis=1) & ~state.diverged, guard.certified)
+def check_finite_epoch(state: TrainingState, guard: FiniteGuard) -> None:
+    """Freeze members whose epoch objective or parameters are not finite.
+
+    The batch losses only certify the parameters *before* each step; the
+    last step of an epoch, or a penalty gone wild, shows up here.
+    """
+    finite = np.isfinite(state.loss_curve[-1]) & np.isfinite(state.params).all(axis=1)
+    freeze_diverged(state, ~finite & ~state.diverged, guard.certified)
 
 
 def update_stopping(state: TrainingState, config: TrainConfig, scores: np.ndarray, active: np.ndarray,
@@ -460,15 +468,17 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
             active = ~state.stopped
             with np.errstate(over="ignore", invalid="ignore"):
                 data_loss = run_epoch(data, state, config, workspace, guard)
-            check_finite_params(state, guard)
             epochs_run += 1
             state.n_iter += active
-            state.loss_curve.append(penalised_loss(data_loss, params, config, total_weight))
+            with np.errstate(over="ignore", invalid="ignore"):
+                state.loss_curve.append(penalised_loss(data_loss, params, config, total_weight))
+            check_finite_epoch(state, guard)
             state.active_history.append(active.copy())
             state.optimizer.end_epoch(state.samples_seen)
             active &= ~state.diverged
             if validate is not None or state.validation_loss_curve:
-                record_validation(state, validate)
+                with np.errstate(all="ignore"):
+                    record_validation(state, validate)
             if check_stopping:
                 scores = state.validation_score_curve[-1] if stop_on_validation else -state.loss_curve[-1]
                 update_stopping(state, config, scores, active, keep_best=stop_on_validation)
