@@ -14,6 +14,13 @@ from skreg._docs import ATTRIBUTES, NOTES, PARAMETERS
 from skreg._uncertainty import jackknife_plus_after_bootstrap, percentile_band
 
 
+def _member_std(outputs: np.ndarray) -> np.ndarray:
+    """Standard deviation over members (axis 0), scaled first so huge predictions cannot overflow."""
+    scale = np.max(np.abs(outputs), axis=0)
+    scale[scale == 0] = 1.0
+    return scale * np.std(outputs / scale, axis=0)
+
+
 class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
     __doc__ = (
         """Multi-layer perceptron regressor with L2/L1/elastic-net penalties, dropout,
@@ -224,8 +231,7 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
         mean = outputs.mean(axis=0) if outputs.shape[0] > 1 else outputs[0]
         if not return_std:
             return self._shape_output(mean)
-        std = outputs.std(axis=0)
-        return self._shape_output(mean), self._shape_output(std)
+        return self._shape_output(mean), self._shape_output(_member_std(outputs))
 
     def predict_interval(self, X, confidence_level=0.9, method="jackknife+ab"):
         """Interval bounds at each row of ``X``.
