@@ -15,6 +15,7 @@ array of shape ``(m, n, n_features)``, or a list of ``m`` sparse matrices).
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,15 +34,16 @@ class ParameterLayout:
         """Number of weight matrices (hidden layers + output layer)."""
         return len(self.layer_units) - 1
 
-    @property
+    # Cached: the training loop asks for these every step.
+    @cached_property
     def weight_shapes(self) -> list:
         return list(zip(self.layer_units[:-1], self.layer_units[1:], strict=True))
 
-    @property
+    @cached_property
     def n_weights(self) -> int:
         return sum(fan_in * fan_out for fan_in, fan_out in self.weight_shapes)
 
-    @property
+    @cached_property
     def n_params(self) -> int:
         return self.n_weights + sum(self.layer_units[1:])
 

@@ -11,6 +11,7 @@ minimisers of the penalised objective.
 """
 
 import copy
+import math
 
 import numpy as np
 
@@ -126,19 +127,26 @@ class Adam:
         np.multiply(grads, grads, out=work)
         work *= 1.0 - self.beta_2
         self.second_moment += work
-        t = np.maximum(self.t, 1.0)
-        self._rate = (self.learning_rate_init * np.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)).astype(
-            work.dtype
-        )
+        self._rate = self._step_rate()
         np.sqrt(self.second_moment, out=self._denominator)
         self._denominator += self.epsilon
         np.divide(self.first_moment, self._denominator, out=work)
-        work *= self.member_scale * self._rate
+        work *= self._rate
         params -= work
+
+    def _step_rate(self):
+        """``member_scale * lr_t`` per member: a float for one member (cheap), else an (m, 1) array."""
+        if self.t.shape[0] == 1:
+            t = max(float(self.t[0, 0]), 1.0)
+            rate = self.learning_rate_init * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
+            return rate * float(self.member_scale[0, 0])
+        t = np.maximum(self.t, 1.0)
+        rate = self.learning_rate_init * np.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
+        return (self.member_scale * rate).astype(self._work.dtype)
 
     def prox_step_sizes(self, n_weights: int) -> np.ndarray:
         """Per-coordinate step size of the last update on the first ``n_weights`` parameters."""
-        return (self.member_scale * self._rate) / self._denominator[:, :n_weights]
+        return self._rate / self._denominator[:, :n_weights]
 
     def end_epoch(self, samples_seen: int) -> None:
         """Adam has no epoch schedule."""
