@@ -226,13 +226,16 @@ def backward(cache: ForwardCache, coefs: list, delta: np.ndarray, activation: st
         Preallocated ``(m, n, units)`` arrays per hidden layer.
     """
     derivative = DERIVATIVES[activation]
+    # Bias gradients are column sums of the deltas; as a product with a row of
+    # ones they run in BLAS, about twice as fast as np.sum over the batch axis.
+    ones = np.ones((1, delta.shape[-2]), dtype=delta.dtype)
     for layer in range(len(coefs) - 1, -1, -1):
         A_in = cache.inputs[layer]
         if layer == 0:
             input_gradient(A_in, delta, out=grad_coefs[0])
         else:
             np.matmul(A_in.transpose(0, 2, 1), delta, out=grad_coefs[layer])
-        np.sum(delta, axis=-2, keepdims=True, out=grad_intercepts[layer])
+        np.matmul(ones, delta, out=grad_intercepts[layer])
         if layer == 0:
             break
         out = delta_buffers[layer - 1] if delta_buffers is not None else None
