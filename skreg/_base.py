@@ -319,7 +319,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         Y = self._encode_targets(y, first_call=not continuing, classes=classes)
         Y = Y.astype(X.dtype, copy=False)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
-        sample_weight = self._sample_weight_for(y, sample_weight)
+        sample_weight = self._sample_weight_for(y, sample_weight).astype(X.dtype, copy=False)
         if not np.any(sample_weight > 0):
             raise ValueError("sample_weight sums to zero: there is nothing to fit.")
 
@@ -331,6 +331,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             self._check_continuation(config)
             state = self._training_state
             state.params = config.network.layout.pack(*self._stacked_parameters())
+            self._reset_for_new_settings(state, config, incremental, explicit_validation=X_val is not None)
         else:
             state = self._initial_state(config, X.dtype, entropy)
         member_rows = self._member_rows(train_rows, entropy)
@@ -342,6 +343,9 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         state = self._train(data, state, config, validation, incremental, parallel=not continuing)
         self._fall_back_where_non_finite(state, initial_params, config, data)
         self._entropy = entropy
+        self._fitted_optimizer_settings = self._optimizer_settings(config)
+        if not incremental:
+            self._fitted_monitor = self._monitor_settings(explicit_validation=X_val is not None)
         self._set_fitted_attributes(state, config, data)
         self._set_ensemble_attributes(state, config, data, y, in_bag)
         self._warn_about(state, incremental)
@@ -377,12 +381,41 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
                          member_generators(entropy, "dropout", members))
 
     def _check_continuation(self, config: TrainConfig) -> None:
-        """A warm start must keep the network's shape."""
+        """A warm start must keep the network's shape and its members."""
         if config.network.layout != self._layout:
             raise ValueError(
                 f"warm_start/partial_fit cannot change the network from layer sizes {self._layout.layer_units} "
                 f"to {config.network.layout.layer_units}; set warm_start=False to refit from scratch."
             )
+        if self._training_state.n_members != self.n_estimators:
+            raise ValueError(
+                f"warm_start/partial_fit cannot change n_estimators from {self._training_state.n_members} to "
+                f"{self.n_estimators}; set warm_start=False to refit from scratch."
+            )
+
+    @staticmethod
+    def _optimizer_settings(config: TrainConfig) -> tuple:
+        return (config.solver, config.learning_rate, config.learning_rate_init, config.power_t, config.momentum,
+                config.nesterovs_momentum, config.beta_1, config.beta_2, config.epsilon)
+
+    def _reset_for_new_settings(self, state, config: TrainConfig, incremental: bool,
+                                explicit_validation: bool) -> None:
+        """What a continued fit must not carry over.
+
+        The optimizer state (Adam's moments, SGD's velocity and schedule) is
+        kept unless the optimizer's settings changed; the stopping rule's
+        record (best score, patience, best weights) is kept unless what it
+        watches changed (``early_stopping``, ``scoring``, the validation data).
+        """
+        if self._optimizer_settings(config) != getattr(self, "_fitted_optimizer_settings", None):
+            state.optimizer = None
+        if not incremental and self._monitor_settings(explicit_validation) != getattr(self, "_fitted_monitor", None):
+            state.tracker = None
+            state.best_params = None
+
+    def _monitor_settings(self, explicit_validation: bool) -> tuple:
+        """What the stopping rule watches; a warm start that changes it starts the rule afresh."""
+        return (self.early_stopping, self.scoring, explicit_validation, self.validation_fraction)
 
     def _split_validation(self, X, y, Y, sample_weight, entropy, incremental, X_val, y_val, sample_weight_val):
         """Training row indices and the validation set ``(X, Y, weight, y)`` (or ``None``)."""
@@ -594,6 +627,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
                 member.best_iteration_ = int(state.tracker.best_epoch[k])
             self.estimators_.append(member)
         self.estimators_samples_ = list(data.member_rows)
+        for name in ("_in_bag", "_oob_residuals", "oob_score_", "oob_prediction_", "oob_decision_function_"):
+            self.__dict__.pop(name, None)  # from an earlier fit with other settings
         if in_bag is None:
             return
         self._in_bag = in_bag

@@ -194,11 +194,12 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y if classes is None else classes)
             self.classes_ = self._label_binarizer.classes_
-        elif not self._label_binarizer.y_type_.startswith("multilabel"):
+        if not self._label_binarizer.y_type_.startswith("multilabel"):
+            # LabelBinarizer would encode an unknown label as an all-zero target.
             unknown = np.setdiff1d(np.unique(y), self.classes_)
             if unknown.size:
-                raise ValueError(f"y contains labels not seen in the first fit: {unknown.tolist()}; "
-                                 f"known classes are {self.classes_.tolist()}.")
+                raise ValueError(f"y contains labels not seen in the first fit (or in partial_fit's classes): "
+                                 f"{unknown.tolist()}; known classes are {self.classes_.tolist()}.")
         return self._label_binarizer.transform(y)
 
     def _loss_name(self):

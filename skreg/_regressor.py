@@ -227,11 +227,10 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
         y_std : ndarray of the same shape, only with ``return_std=True``
         """
         check_is_fitted(self)
-        outputs = self._member_outputs(X)
-        mean = outputs.mean(axis=0) if outputs.shape[0] > 1 else outputs[0]
         if not return_std:
-            return self._shape_output(mean)
-        return self._shape_output(mean), self._shape_output(_member_std(outputs))
+            return self._shape_output(self._mean_output(X))
+        outputs = self._member_outputs(X)
+        return self._shape_output(outputs.mean(axis=0)), self._shape_output(_member_std(outputs))
 
     def predict_interval(self, X, confidence_level=0.9, method="jackknife+ab"):
         """Interval bounds at each row of ``X``.
@@ -266,7 +265,7 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
         if method == "jackknife+ab":
             interval = self._jackknife_interval(X, confidence_level)
         elif method == "percentile":
-            if self.n_estimators < 2:
+            if len(self.estimators_) < 2:
                 raise ValueError("method='percentile' needs an ensemble: set n_estimators >= 2.")
             interval = percentile_band(self._member_outputs(X), confidence_level)
         else:

@@ -525,7 +525,7 @@ def _join_l1(theta: np.ndarray, n_weights: int) -> np.ndarray:
 
 def _lbfgs_member(data: TrainingData, config: TrainConfig, row: np.ndarray, weight: np.ndarray,
                   total_weight: float) -> tuple:
-    """Minimise one member's J with L-BFGS-B; returns ``(row, n_iter, loss_curve)``.
+    """Minimise one member's J with L-BFGS-B; returns ``(row, n_iter, loss_curve, hit_iteration_limit)``.
 
     With an L1 part, every weight is split as ``w = w+ - w-`` with
     ``w+, w- >= 0`` (bounds L-BFGS-B handles exactly), turning ``|w|`` into
@@ -606,7 +606,7 @@ def _fit_lbfgs_members(data: TrainingData, state: TrainingState, config: TrainCo
     state.reached_max_iter = False
     try:
         for k, rows in enumerate(data.member_rows):
-            weight = data.sample_weight * np.bincount(rows, minlength=n_rows)
+            weight = data.sample_weight * np.bincount(rows, minlength=n_rows).astype(data.sample_weight.dtype)
             row, n_iter, curves[k], hit_limit = _lbfgs_member(data, config, state.params[k], weight, weight.sum())
             if not np.all(np.isfinite(row)):
                 state.diverged[k] = True

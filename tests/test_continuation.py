@@ -1,0 +1,81 @@
+"""Refits and continued fits: what carries over from an earlier fit, and what must not."""
+
+import numpy as np
+import pytest
+
+import skreg._training
+from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
+from skreg._optimizers import SGD, Adam
+
+SMALL = {"hidden_layer_sizes": (4,), "max_iter": 15, "random_state": 0}
+
+
+@pytest.fixture
+def regression():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3))
+    return X, X[:, 0] + 0.1 * rng.normal(size=80)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_partial_fit_refuses_labels_outside_classes_on_the_first_call(regression):
+    X, _ = regression
+    with pytest.raises(ValueError, match="not seen"):
+        RegularizedMLPClassifier(**SMALL).partial_fit(X[:6], [0, 1, 5, 0, 1, 5], classes=[0, 1, 2])
+
+
+def test_warm_start_that_turns_on_early_stopping_watches_only_its_own_validation(regression):
+    X, y = regression
+    model = RegularizedMLPRegressor(**SMALL).fit(X, y)
+    model.set_params(warm_start=True, early_stopping=True, validation_fraction=0.2).fit(X, y)
+    this_fit = [score for score in model.validation_scores_ if not np.isnan(score)]
+    assert model.best_validation_score_ == max(this_fit)
+    assert model.best_iteration_ > SMALL["max_iter"]
+
+
+def test_warm_start_with_another_solver_builds_a_new_optimizer(regression):
+    X, y = regression
+    model = RegularizedMLPRegressor(**SMALL).fit(X, y)
+    assert isinstance(model._training_state.optimizer, Adam)
+    model.set_params(warm_start=True, solver="sgd", learning_rate_init=0.01).fit(X, y)
+    assert isinstance(model._training_state.optimizer, SGD)
+    assert model._training_state.optimizer.learning_rate_init == 0.01
+
+
+def test_refit_without_bootstrap_forgets_out_of_bag_state(regression):
+    X, y = regression
+    model = RegularizedMLPRegressor(**SMALL, n_estimators=4, bootstrap=True, oob_score=True).fit(X, y)
+    assert hasattr(model, "oob_score_")
+    model.set_params(bootstrap=False, oob_score=False).fit(X[:40], y[:40])
+    assert not hasattr(model, "oob_score_") and not hasattr(model, "oob_prediction_")
+    with pytest.raises(ValueError, match="bootstrap=True"):
+        model.predict_interval(X[:2])
+
+
+def test_warm_start_cannot_change_the_number_of_members(regression):
+    X, y = regression
+    model = RegularizedMLPRegressor(**SMALL, n_estimators=3, warm_start=True).fit(X, y)
+    with pytest.raises(ValueError, match="n_estimators from 3 to 5"):
+        model.set_params(n_estimators=5).fit(X, y)
+
+
+def test_percentile_band_reads_the_fitted_members_not_the_parameter(regression):
+    X, y = regression
+    model = RegularizedMLPRegressor(**SMALL).fit(X, y)
+    model.set_params(n_estimators=3)
+    with pytest.raises(ValueError, match="ensemble"):
+        model.predict_interval(X[:2], method="percentile")
+
+
+def test_class_weight_keeps_float32_training_in_float32(regression, monkeypatch):
+    X, y = regression
+    seen = []
+    original = skreg._training.train_step
+
+    def recording_step(X_batch, Y_batch, weight, *args, **kwargs):
+        seen.append((X_batch.dtype, Y_batch.dtype, weight.dtype))
+        return original(X_batch, Y_batch, weight, *args, **kwargs)
+
+    monkeypatch.setattr(skreg._training, "train_step", recording_step)
+    RegularizedMLPClassifier(**SMALL, class_weight="balanced").fit(X.astype(np.float32), y > 0)
+    assert seen and all(dtypes == (np.float32, np.float32, np.float32) for dtypes in seen)
