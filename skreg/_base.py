@@ -7,7 +7,6 @@ attributes ending in ``_`` (``coefs_``, ``intercepts_``...), which
 continues from.
 """
 
-import copy
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
@@ -297,7 +296,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         """
         before = dict(self.__dict__)
         if hasattr(self, "_training_state"):
-            self._training_state = copy.deepcopy(self._training_state)
+            self._training_state = self._training_state.copy()
         try:
             return self._fit_unguarded(X, y, sample_weight, **kwargs)
         except BaseException:
@@ -341,12 +340,12 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         data = TrainingData(X=X, Y=Y, sample_weight=sample_weight, member_rows=member_rows)
         initial_params = state.params.copy()
         state = self._train(data, state, config, validation, incremental, parallel=not continuing)
-        self._fall_back_where_non_finite(state, initial_params, config, data)
+        objective = self._fall_back_where_non_finite(state, initial_params, config, data)
         self._entropy = entropy
         self._fitted_optimizer_settings = self._optimizer_settings(config)
         if not incremental:
             self._fitted_monitor = self._monitor_settings(explicit_validation=X_val is not None)
-        self._set_fitted_attributes(state, config, data)
+        self._set_fitted_attributes(state, config, objective)
         self._set_ensemble_attributes(state, config, data, y, in_bag)
         self._warn_about(state, incremental)
         return self
@@ -521,7 +520,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
     # Fitted state
     # ------------------------------------------------------------------
 
-    def _set_fitted_attributes(self, state, config: TrainConfig, data: TrainingData) -> None:
+    def _set_fitted_attributes(self, state, config: TrainConfig, objective: np.ndarray) -> None:
         layout = config.network.layout
         self._layout = layout
         self._training_state = state
@@ -535,7 +534,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         self.n_iter_ = int(state.n_iter.max())
         self.t_ = int(state.samples_seen)
         self.loss_curve_ = [float(np.mean(epoch)) for epoch in state.loss_curve]
-        self.loss_ = float(np.mean(self._objective_value(state.params, config, data)))
+        self.loss_ = float(np.mean(objective))
         recorded = bool(state.validation_loss_curve)
         self.validation_loss_curve_ = [float(np.mean(e)) for e in state.validation_loss_curve] if recorded else None
         self.validation_scores_ = [float(np.mean(e)) for e in state.validation_score_curve] if recorded else None
@@ -564,17 +563,23 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             loss = weighted_mean_loss(config.network.loss, data.Y, output, weight)
             return penalised_loss(loss, params, config, weight.sum(axis=1, dtype=np.float64))
 
-    def _fall_back_where_non_finite(self, state, initial_params, config: TrainConfig, data: TrainingData) -> None:
+    def _fall_back_where_non_finite(self, state, initial_params, config: TrainConfig,
+                                    data: TrainingData) -> np.ndarray:
         """Last line of defence: a member whose fitted objective is not finite gets its starting weights.
+
+        Returns J of every member at the final weights (``loss_``).
 
         The training loop restores the last weights certified by a finite
         loss, but weights can still be finite yet so large that predictions
         overflow; such a member must not leave NaN predictions behind.
         """
-        bad = ~np.isfinite(self._objective_value(state.params, config, data))
+        objective = self._objective_value(state.params, config, data)
+        bad = ~np.isfinite(objective)
         if bad.any():
             state.params[bad] = initial_params[bad]
             state.diverged |= bad
+            objective = self._objective_value(state.params, config, data)
+        return objective
 
     def _warn_about(self, state, incremental: bool) -> None:
         if state.diverged.any():

@@ -6,6 +6,7 @@ calls (``warm_start`` and ``partial_fit`` continue it).
 """
 
 import contextlib
+import copy
 import functools
 import time
 from dataclasses import dataclass, field
@@ -134,6 +135,16 @@ class TrainingState:
     @property
     def n_members(self) -> int:
         return self.params.shape[0]
+
+    def copy(self) -> "TrainingState":
+        """An independent copy to train on.
+
+        The per-epoch curves are copied shallowly (new lists, same arrays):
+        their entries are never modified once appended, and a deep copy of
+        them made every ``partial_fit`` call cost time growing with history.
+        """
+        curves = (self.loss_curve, self.active_history, self.validation_loss_curve, self.validation_score_curve)
+        return copy.deepcopy(self, memo={id(curve): list(curve) for curve in curves})
 
     def subset(self, members: np.ndarray) -> "TrainingState":
         """A fresh state for some members (before any training)."""
