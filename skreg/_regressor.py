@@ -246,7 +246,11 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
             out-of-bag residuals stored at fit time, with no refit. Needs
             ``bootstrap=True``. Its coverage is guaranteed to be at least
             ``1 - 2 * (1 - confidence_level)`` for exchangeable data, and is
-            close to ``confidence_level`` in practice.
+            close to ``confidence_level`` in practice. With
+            ``early_stopping=True`` the out-of-bag rows also chose each
+            member's best epoch, which makes their residuals (and
+            ``oob_score_``) slightly optimistic; pass ``X_val``/``y_val`` to
+            keep them apart.
 
             'percentile': the central ``confidence_level`` band of the member
             predictions -- a band for the regression function f(x), *not*
