@@ -25,6 +25,8 @@ import numpy as np
 from scipy.linalg import blas
 from threadpoolctl import ThreadpoolController, threadpool_info, threadpool_limits
 
+from skreg._network import ParameterLayout
+
 CONFIGS = {
     # name: rows, features, hidden, outputs, batch, dtype, output activation
     "big32": (50_000, 100, (256, 256), 10, 256, np.float32, "softmax"),
@@ -91,18 +93,8 @@ class Problem:
         return self.perm[start : start + self.batch]
 
     def views(self, flat):
-        """skreg's ``ParameterLayout.views``: recomputed from the layout on every call."""
-        m = flat.shape[0]
-        coefs, intercepts = [], []
-        start = 0
-        for fan_in, fan_out in list(zip(self.units[:-1], self.units[1:], strict=True)):
-            stop = start + fan_in * fan_out
-            coefs.append(flat[:, start:stop].reshape(m, fan_in, fan_out))
-            start = stop
-        for fan_out in self.units[1:]:
-            intercepts.append(flat[:, start : start + fan_out].reshape(m, 1, fan_out))
-            start += fan_out
-        return coefs, intercepts
+        """skreg's ``ParameterLayout.views``, called as skreg's step calls it (recomputed every time)."""
+        return ParameterLayout(tuple(self.units)).views(flat)
 
 
 # --------------------------------------------------------------------------

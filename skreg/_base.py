@@ -554,9 +554,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
     def _objective_value(self, params, config: TrainConfig, data: TrainingData) -> np.ndarray:
         """J of each member at ``params`` on its own training rows (no dropout)."""
         coefs, intercepts = config.network.layout.views(params)
-        n_rows = data.Y.shape[0]
-        counts = np.stack([np.bincount(rows, minlength=n_rows) for rows in data.member_rows])
-        weight = data.sample_weight * counts
+        weight = data.row_weights()
         with np.errstate(all="ignore"):
             output = predict_members(data.X, coefs, intercepts, config.network.activation,
                                      config.network.output_activation, PREDICT_CHUNK_ROWS)

@@ -77,6 +77,16 @@ class TrainingData:
         """The same data for some members only."""
         return TrainingData(self.X, self.Y, self.sample_weight, self.member_rows[members])
 
+    def row_weights(self) -> np.ndarray:
+        """Each member's weight on each row: sample weight times how often its draw holds the row.
+
+        Integer repeats weigh a row exactly as repeating it does, which lets
+        full-batch computations skip materialising the draws. Shape (m, n).
+        """
+        n_rows = self.Y.shape[0]
+        counts = np.stack([np.bincount(rows, minlength=n_rows) for rows in self.member_rows])
+        return self.sample_weight * counts.astype(self.sample_weight.dtype)
+
     @property
     def total_weight(self) -> np.ndarray:
         return self.sample_weight[self.member_rows].sum(axis=1, dtype=np.float64)
@@ -612,12 +622,10 @@ def fit_lbfgs(data: TrainingData, state: TrainingState, config: TrainConfig) -> 
 
 
 def _fit_lbfgs_members(data: TrainingData, state: TrainingState, config: TrainConfig) -> TrainingState:
-    n_rows = data.Y.shape[0]
     curves = [[] for _ in range(state.n_members)]
     state.reached_max_iter = False
     try:
-        for k, rows in enumerate(data.member_rows):
-            weight = data.sample_weight * np.bincount(rows, minlength=n_rows).astype(data.sample_weight.dtype)
+        for k, weight in enumerate(data.row_weights()):
             row, n_iter, curves[k], hit_limit = _lbfgs_member(data, config, state.params[k], weight, weight.sum())
             if not np.all(np.isfinite(row)):
                 state.diverged[k] = True
