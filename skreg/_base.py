@@ -33,7 +33,9 @@ from skreg._training import (
     concatenate_states,
     new_state,
     penalised_loss,
+    side_by_side_groups,
     train_members,
+    train_side_by_side,
 )
 from skreg._uncertainty import out_of_bag_mean
 from skreg._version import __version__
@@ -354,23 +356,44 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
                parallel: bool):
         """Train all members, in chunks over joblib workers when ``n_jobs`` asks for it.
 
-        Each chunk is still trained as one batched ensemble; members draw from
-        their own random streams, so the result does not depend on ``n_jobs``.
-        A warm-started or incremental fit continues in this process.
+        Members draw from their own random streams, so the result depends
+        neither on ``n_jobs`` nor on how a chunk is split further (see
+        ``_train_chunk``). A warm-started or incremental fit continues in this
+        process, as one group.
         """
-        n_chunks = min(effective_n_jobs(self.n_jobs), state.n_members) if parallel else 1
+        members = np.arange(state.n_members)
+        if not parallel:
+            return train_members(data, state, config, self._validator(config, validation, members), incremental)
+        n_chunks = min(effective_n_jobs(self.n_jobs), state.n_members)
         if n_chunks <= 1:
-            validate = self._make_validator(config, validation, np.arange(state.n_members)) if validation else None
-            return train_members(data, state, config, validate, incremental)
-        chunks = np.array_split(np.arange(state.n_members), n_chunks)
+            return self._train_chunk(data, state, config, validation, incremental, members)
+        chunks = np.array_split(members, n_chunks)
         states = Parallel(n_jobs=n_chunks)(
-            delayed(train_members)(
-                data.subset(chunk), state.subset(chunk), config,
-                self._make_validator(config, validation, chunk) if validation else None, incremental,
-            )
+            delayed(self._train_chunk)(data.subset(chunk), state.subset(chunk), config, validation, incremental,
+                                       chunk)
             for chunk in chunks
         )
         return concatenate_states(states)
+
+    def _train_chunk(self, data: TrainingData, state, config: TrainConfig, validation, incremental: bool,
+                     members: np.ndarray):
+        """Train a fresh chunk of ``members``, in groups side by side when this process has the cores for it.
+
+        Each group is still trained as one batched ensemble.
+        """
+        n_groups = side_by_side_groups(state.n_members)
+        if n_groups <= 1:
+            return train_members(data, state, config, self._validator(config, validation, members), incremental)
+        groups = np.array_split(np.arange(state.n_members), n_groups)
+        return train_side_by_side(
+            [(data.subset(group), state.subset(group), self._validator(config, validation, members[group]))
+             for group in groups],
+            config, incremental,
+        )
+
+    def _validator(self, config: TrainConfig, validation, members: np.ndarray):
+        """``_make_validator`` for ``members``, or None without validation data."""
+        return self._make_validator(config, validation, members) if validation else None
 
     def _initial_state(self, config: TrainConfig, dtype, entropy: int):
         members = range(self.n_estimators)

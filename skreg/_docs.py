@@ -124,7 +124,10 @@ hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         in a ``joblib.parallel_backend`` context; -1 means all processors.
         With ``joblib.parallel_backend("dask")`` the chunks run on a dask
         cluster. The result does not depend on ``n_jobs``; a warm-started or
-        ``partial_fit`` call trains in the calling process."""
+        ``partial_fit`` call trains in the calling process. Within a process,
+        an ensemble trains in as many groups side by side (threads with one
+        BLAS thread each) as BLAS may use threads; use
+        ``threadpoolctl.threadpool_limits(1)`` to keep a fit on one core."""
 
 NOTES = """\
     The network minimises
@@ -174,7 +177,8 @@ coefs_ : list of ndarray
     loss_curve_ : list of float
         The objective at each epoch (the running minibatch average of the
         data term plus the penalty at the epoch's end); for 'lbfgs', at each
-        iteration.
+        iteration. For an ensemble, the mean over members, a member that has
+        stopped counting with its last value.
 
     best_loss_ : float or None
         Best epoch objective when the stopping rule watches the training

@@ -159,7 +159,12 @@ class Adam:
 def concatenate_optimizers(optimizers: list):
     """One optimizer for the members of several, in order (their per-member arrays stacked)."""
     merged = copy.copy(optimizers[0])
-    for name, value in vars(optimizers[0]).items():
-        if isinstance(value, np.ndarray):
-            setattr(merged, name, np.concatenate([vars(optimizer)[name] for optimizer in optimizers]))
+    for name in vars(merged):
+        values = [vars(optimizer)[name] for optimizer in optimizers]
+        if any(isinstance(value, np.ndarray) for value in values):
+            # A one-member optimizer may hold a per-member quantity as a float
+            # (Adam's step rate): give it its member axis before stacking.
+            sizes = [optimizer.member_scale.shape[0] for optimizer in optimizers]
+            setattr(merged, name, np.concatenate([np.broadcast_to(value, (size, 1)) if np.ndim(value) == 0 else value
+                                                  for value, size in zip(values, sizes, strict=True)]))
     return merged

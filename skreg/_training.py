@@ -8,6 +8,7 @@ calls (``warm_start`` and ``partial_fit`` continue it).
 import contextlib
 import copy
 import functools
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,9 +164,13 @@ class TrainingState:
                          [self.dropout_rngs[k] for k in pick])
 
 
-def _pad_curve(curve: list, length: int) -> list:
-    """Extend a per-epoch curve to ``length`` epochs by repeating its last entry (frozen members)."""
-    return curve + curve[-1:] * (length - len(curve)) if curve else curve
+def _pad_curve(curve: list, n_members: int, length: int) -> list:
+    """Extend a per-epoch curve to ``length`` epochs by repeating its last entry (frozen members).
+
+    Members that never completed an epoch (interrupted in their first) get NaN.
+    """
+    last = curve[-1] if curve else np.full(n_members, np.nan)
+    return curve + [last] * (length - len(curve))
 
 
 def _pad_activity(history: list, n_members: int, length: int) -> list:
@@ -183,7 +188,7 @@ def concatenate_states(states: list) -> TrainingState:
         if name == "active_history":
             padded = [_pad_activity(state.active_history, state.n_members, length) for state in states]
         else:
-            padded = [_pad_curve(getattr(state, name), length) for state in states]
+            padded = [_pad_curve(getattr(state, name), state.n_members, length) for state in states]
         return [np.concatenate(epoch) for epoch in zip(*padded, strict=True)]
 
     merged = TrainingState(
@@ -203,11 +208,14 @@ def concatenate_states(states: list) -> TrainingState:
         interrupted=any(state.interrupted for state in states),
         reached_max_iter=any(state.reached_max_iter for state in states),
     )
-    if states[0].tracker is not None:
-        merged.tracker = ImprovementTracker(merged.n_members, states[0].tracker.n_iter_no_change,
-                                            states[0].tracker.tol)
+    template = next((state.tracker for state in states if state.tracker is not None), None)
+    if template is not None:
+        # A group interrupted in its first epoch has no tracker yet: a fresh one stands in.
+        trackers = [state.tracker or ImprovementTracker(state.n_members, template.n_iter_no_change, template.tol)
+                    for state in states]
+        merged.tracker = ImprovementTracker(merged.n_members, template.n_iter_no_change, template.tol)
         for name in ("best_score", "best_epoch", "count"):
-            setattr(merged.tracker, name, np.concatenate([getattr(state.tracker, name) for state in states]))
+            setattr(merged.tracker, name, np.concatenate([getattr(tracker, name) for tracker in trackers]))
     if any(state.best_params is not None for state in states):
         merged.best_params = np.concatenate(
             [state.params if state.best_params is None else state.best_params for state in states])
@@ -366,12 +374,18 @@ def freeze_diverged(state: TrainingState, members: np.ndarray, good_params: np.n
 
 
 def run_epoch(data: TrainingData, state: TrainingState, config: TrainConfig, workspace: Workspace,
-              guard: FiniteGuard) -> np.ndarray:
-    """One pass over every member's rows; returns the weighted mean batch loss per member."""
+              guard: FiniteGuard, stop: threading.Event | None = None) -> np.ndarray:
+    """One pass over every member's rows; returns the weighted mean batch loss per member.
+
+    Raises KeyboardInterrupt at the next step once ``stop`` is set (another
+    group of members, trained beside this one, was interrupted).
+    """
     order = epoch_order(data, state, config.shuffle)
     loss_sum = np.zeros(state.n_members)
     weight_sum = np.zeros(state.n_members)
     for start in range(0, order.shape[1], workspace.batch_size):
+        if stop is not None and stop.is_set():
+            raise KeyboardInterrupt
         X, Y, weight = gather_batch(data, order[:, start : start + workspace.batch_size], workspace)
         guard.before_step(state.params)
         batch_loss = train_step(X, Y, weight, state, config, workspace)
@@ -390,6 +404,18 @@ def penalised_loss(data_loss: np.ndarray, params: np.ndarray, config: TrainConfi
     weights = params[:, : config.network.layout.n_weights]
     omega = penalty_value(weights, config.penalty.l1_share, config.penalty.l2_share)
     return data_loss + penalty_scale(config.penalty, total_weight) * omega
+
+
+def epoch_objective(state: TrainingState, data_loss: np.ndarray, active: np.ndarray, config: TrainConfig,
+                    total_weight) -> np.ndarray:
+    """This epoch's ``loss_curve`` entry: the penalised running loss, or the last entry for a frozen member.
+
+    A frozen member did not train, so its curve stands still; the same rule
+    pads the curves of member groups trained apart, which keeps an
+    ensemble's curve independent of how its members were grouped.
+    """
+    objective = penalised_loss(data_loss, state.params, config, total_weight)
+    return np.where(active, objective, state.loss_curve[-1]) if state.loss_curve else objective
 
 
 def check_finite_epoch(state: TrainingState, guard: FiniteGuard) -> None:
@@ -447,7 +473,8 @@ def report_epoch(state: TrainingState, active_before: np.ndarray, started: float
 
 
 def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig, validate=None,
-                   max_epochs: int | None = None, check_stopping: bool = True) -> TrainingState:
+                   max_epochs: int | None = None, check_stopping: bool = True,
+                   stop: threading.Event | None = None) -> TrainingState:
     """Train every member with sgd or adam for up to ``max_epochs`` epochs.
 
     Parameters
@@ -468,6 +495,9 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
         Defaults to ``config.max_iter``.
     check_stopping : bool
         ``False`` for ``partial_fit``: no patience bookkeeping.
+    stop : threading.Event, optional
+        Shared with groups of members trained beside this one: set, it
+        interrupts this group; an interruption here sets it.
     """
     max_epochs = config.max_iter if max_epochs is None else max_epochs
     stop_on_validation = validate is not None and config.early_stopping
@@ -488,11 +518,11 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
         while epochs_run < max_epochs and not state.stopped.all():
             active = ~state.stopped
             with np.errstate(over="ignore", invalid="ignore"):
-                data_loss = run_epoch(data, state, config, workspace, guard)
+                data_loss = run_epoch(data, state, config, workspace, guard, stop)
             epochs_run += 1
             state.n_iter += active
             with np.errstate(over="ignore", invalid="ignore"):
-                state.loss_curve.append(penalised_loss(data_loss, params, config, total_weight))
+                state.loss_curve.append(epoch_objective(state, data_loss, active, config, total_weight))
             check_finite_epoch(state, guard)
             state.active_history.append(active.copy())
             state.optimizer.end_epoch(state.samples_seen)
@@ -510,6 +540,8 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
         # An interrupted epoch may have left a step half-done: go back to its start.
         params[:] = last_epoch_params
         state.interrupted = True
+        if stop is not None:
+            stop.set()
     state.reached_max_iter = not state.stopped.all() and not state.interrupted
     if stop_on_validation and state.best_params is not None:
         restore = ~state.diverged
@@ -518,16 +550,98 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
 
 
 def train_members(data: TrainingData, state: TrainingState, config: TrainConfig, validate=None,
-                  incremental: bool = False) -> TrainingState:
+                  incremental: bool = False, stop: threading.Event | None = None) -> TrainingState:
     """Train the members of ``state`` with the configured solver; returns the state.
 
     A module-level function so that parallel workers (joblib, dask) can run
     it on a chunk of members.
     """
     if config.solver == "lbfgs":
-        return fit_lbfgs(data, state, config)
+        return fit_lbfgs(data, state, config, stop)
     return fit_stochastic(data, state, config, validate, max_epochs=1 if incremental else None,
-                          check_stopping=not incremental)
+                          check_stopping=not incremental, stop=stop)
+
+
+# --------------------------------------------------------------------------
+# Groups of members side by side, one thread each
+# --------------------------------------------------------------------------
+
+def side_by_side_groups(n_members: int) -> int:
+    """How many groups of members to train at once in threads of this process.
+
+    As many as BLAS may use threads here (so 1 inside a loky worker, or
+    under a user's ``threadpool_limits(1)``), and only from the main thread:
+    BLAS thread limits are process-wide, so nested groups started from
+    worker threads (dask, joblib's threading backend) would undo each
+    other's limits.
+    """
+    if n_members < 2 or threading.current_thread() is not threading.main_thread():
+        return 1
+    blas_threads = max((library["num_threads"] for library in _blas_controller().info()), default=1)
+    return min(n_members, blas_threads)
+
+
+def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = False) -> TrainingState:
+    """Train groups of members at once, one thread per group, each on one BLAS thread.
+
+    An ensemble member's matrix products are small (a batch of a few hundred
+    rows times a hidden layer): splitting each of them over two cores gains
+    little, while two groups on two cores also split the element-wise work
+    and the Python overhead of a step. Members are independent and draw from
+    their own streams, so the result is the same as training them together.
+
+    The calling (main) thread trains the first group itself, so a Ctrl-C
+    lands in a training loop, which stops at the step and keeps the last
+    complete epoch, and tells the other groups to do the same.
+
+    Parameters
+    ----------
+    groups : list of tuple
+        ``(data, state, validate)`` per group of fresh members, as
+        ``train_members`` takes them.
+
+    Returns
+    -------
+    TrainingState
+        The groups' states concatenated in order.
+    """
+    stop = threading.Event()
+    outcomes = [None] * len(groups)
+
+    def train_group(index):
+        try:
+            data, state, validate = groups[index]
+            outcomes[index] = train_members(data, state, config, validate, incremental, stop)
+        except BaseException as error:
+            outcomes[index] = error
+            stop.set()
+
+    helpers = [threading.Thread(target=train_group, args=(index,), daemon=True) for index in range(1, len(groups))]
+    with _blas_controller().limit(limits=1):
+        try:
+            for helper in helpers:
+                helper.start()
+            train_group(0)
+        finally:
+            _join_interruptibly(helpers, stop)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return concatenate_states(outcomes)
+
+
+def _join_interruptibly(threads: list, stop: threading.Event) -> None:
+    """Wait for ``threads`` in short slices; a Ctrl-C meanwhile tells them to stop.
+
+    A blocking join would hold a Ctrl-C back until every thread had finished
+    whenever the signal landed on one of them rather than on this thread.
+    """
+    while any(thread.is_alive() for thread in threads):
+        try:
+            for thread in threads:
+                thread.join(timeout=0.1)
+        except KeyboardInterrupt:
+            stop.set()
 
 
 # --------------------------------------------------------------------------
@@ -604,28 +718,42 @@ def single_threaded_scipy_blas():
 
 
 @functools.cache
+def _threadpool_controller() -> ThreadpoolController:
+    """threadpoolctl's handle on the loaded thread pools (looked up once: it scans the disk)."""
+    return ThreadpoolController()
+
+
+def _blas_controller():
+    """Every BLAS library loaded (numpy's and SciPy's)."""
+    return _threadpool_controller().select(user_api="blas")
+
+
 def _scipy_blas_controller():
-    """threadpoolctl's handle on the BLAS libraries shipped inside SciPy (looked up once: it scans the disk)."""
-    controller = ThreadpoolController()
+    """The BLAS libraries shipped inside SciPy, or None."""
+    controller = _threadpool_controller()
     scipy_libraries = [lib.filepath for lib in controller.lib_controllers if "scipy" in Path(lib.filepath).parts[-2]]
     return controller.select(filepath=scipy_libraries) if scipy_libraries else None
 
 
-def fit_lbfgs(data: TrainingData, state: TrainingState, config: TrainConfig) -> TrainingState:
+def fit_lbfgs(data: TrainingData, state: TrainingState, config: TrainConfig,
+              stop: threading.Event | None = None) -> TrainingState:
     """Minimise each member's full-batch objective with L-BFGS-B, one member at a time.
 
     A member's bootstrap repeats become integer sample weights, which give
     the same objective as repeated rows.
     """
     with single_threaded_scipy_blas():
-        return _fit_lbfgs_members(data, state, config)
+        return _fit_lbfgs_members(data, state, config, stop)
 
 
-def _fit_lbfgs_members(data: TrainingData, state: TrainingState, config: TrainConfig) -> TrainingState:
+def _fit_lbfgs_members(data: TrainingData, state: TrainingState, config: TrainConfig,
+                       stop: threading.Event | None) -> TrainingState:
     curves = [[] for _ in range(state.n_members)]
     state.reached_max_iter = False
     try:
         for k, weight in enumerate(data.row_weights()):
+            if stop is not None and stop.is_set():
+                raise KeyboardInterrupt
             row, n_iter, curves[k], hit_limit = _lbfgs_member(data, config, state.params[k], weight, weight.sum())
             if not np.all(np.isfinite(row)):
                 state.diverged[k] = True
@@ -636,6 +764,8 @@ def _fit_lbfgs_members(data: TrainingData, state: TrainingState, config: TrainCo
             state.reached_max_iter |= hit_limit
     except KeyboardInterrupt:
         state.interrupted = True
+        if stop is not None:
+            stop.set()
     for iteration in range(max(len(curve) for curve in curves)):
         state.loss_curve.append(np.array([curve[min(iteration, len(curve) - 1)] if curve else np.nan
                                           for curve in curves]))

@@ -1,6 +1,11 @@
 """Ensembles: members, bootstrap rows, out-of-bag estimates, spreads and intervals, parallel fits, meta-estimators."""
 
+import concurrent.futures
 import math
+import os
+import signal
+import threading
+import time
 import warnings
 
 import joblib
@@ -13,9 +18,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
+import skreg._training
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
+from skreg._training import side_by_side_groups
 
 ESTIMATORS = [RegularizedMLPClassifier, RegularizedMLPRegressor]
 SMALL = {"hidden_layer_sizes": (8,), "learning_rate_init": 0.01, "batch_size": 16, "max_iter": 30, "random_state": 0}
@@ -452,6 +459,140 @@ def test_n_jobs_does_not_change_the_fit(config, regression):
     if params.get("early_stopping"):
         assert_array_equal(serial.best_iteration_, parallel.best_iteration_)
         assert_array_equal(serial.oob_prediction_, parallel.oob_prediction_)
+
+
+# Groups of members side by side in threads: the same fit, whatever the split.
+SIDE_BY_SIDE_CONFIGS = {
+    "adam-bootstrap-early-stopping": PARALLEL_CONFIGS["adam-bootstrap-early-stopping"],
+    "sgd-dropout-uneven-groups": {"n_estimators": 3, "solver": "sgd", "learning_rate_init": 0.05, "dropout": 0.2,
+                                  "penalty": "l1", "alpha": 0.1},
+    "lbfgs": {"n_estimators": 2, "solver": "lbfgs", "bootstrap": True, "max_iter": 50},
+}
+
+
+@pytest.fixture
+def spy_on_groups(monkeypatch):
+    """Record the group sizes of every side-by-side training."""
+    import skreg._base
+
+    calls = []
+    original = skreg._base.train_side_by_side
+
+    def spy(groups, config, incremental):
+        calls.append([group[1].n_members for group in groups])
+        return original(groups, config, incremental)
+
+    monkeypatch.setattr(skreg._base, "train_side_by_side", spy)
+    return calls
+
+
+@pytest.mark.filterwarnings("ignore:.*out-of-bag:UserWarning")
+@pytest.mark.parametrize("config", SIDE_BY_SIDE_CONFIGS)
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_groups_side_by_side_give_the_one_group_fit(cls, config, problem, spy_on_groups):
+    X, y = problem
+    params = {**SMALL, **SIDE_BY_SIDE_CONFIGS[config]}
+    one_group = cls(**params).fit(X, y)  # under the module's one-BLAS-thread limit
+    assert spy_on_groups == []
+    with threadpool_limits(limits=2):
+        side_by_side = cls(**params).fit(X, y)
+        # The groups ran on one BLAS thread each; the limit in force before the fit is back.
+        assert {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"} == {2}
+    n = params["n_estimators"]
+    assert spy_on_groups == [[(n + 1) // 2, n // 2]]
+    for left, right in zip(_weights(one_group), _weights(side_by_side), strict=True):
+        assert_array_equal(left, right)
+    assert_array_equal(one_group.loss_curve_, side_by_side.loss_curve_)
+    assert [m.n_iter_ for m in one_group.estimators_] == [m.n_iter_ for m in side_by_side.estimators_]
+    if params.get("oob_score"):
+        assert one_group.oob_score_ == side_by_side.oob_score_
+
+
+def test_partial_fit_side_by_side_trains_one_epoch_per_call(regression, spy_on_groups):
+    X, y = regression
+    params = {**SMALL, "n_estimators": 3, "bootstrap": True, "max_iter": 3}
+    one_fit = RegularizedMLPRegressor(**params).fit(X, y)
+    incremental = RegularizedMLPRegressor(**params)
+    with threadpool_limits(limits=2):
+        for _ in range(3):
+            incremental.partial_fit(X, y)
+    assert spy_on_groups == [[2, 1]]  # the first call starts the members; later calls continue them as one group
+    assert incremental.n_iter_ == 3
+    for left, right in zip(_weights(one_fit), _weights(incremental), strict=True):
+        assert_array_equal(left, right)
+
+
+def test_side_by_side_groups_follow_the_blas_budget_and_the_main_thread():
+    with threadpool_limits(limits=2):
+        assert side_by_side_groups(5) == 2
+        assert side_by_side_groups(1) == 1
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            assert pool.submit(side_by_side_groups, 5).result() == 1
+    assert side_by_side_groups(5) == 1  # the module's one-thread limit
+
+
+def _interrupt_on_call(monkeypatch, name, call, action=None):
+    """Make ``skreg._training.<name>`` interrupt on its ``call``-th call (counted over all threads)."""
+    original = getattr(skreg._training, name)
+    lock, calls = threading.Lock(), []
+
+    def wrapper(*args, **kwargs):
+        with lock:
+            calls.append(None)
+            now = len(calls) == call
+        if now:
+            if action is None:
+                raise KeyboardInterrupt
+            action()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(skreg._training, name, wrapper)
+
+
+def _send_ctrl_c():
+    """SIGINT to this process, as Ctrl-C in a terminal; then give the main thread time to act on it."""
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.5)
+
+
+def _assert_members_stopped_at_epoch_boundaries(model, X, y, params, monkeypatch):
+    """Each member holds exactly its weights after its own ``n_iter_`` epochs of an uninterrupted fit."""
+    for k, member in enumerate(model.estimators_):
+        assert member.n_iter_ < params["max_iter"]
+        reference = _member_after_epochs(params, k, member.n_iter_, X, y, monkeypatch)
+        for left, right in zip(_weights(member), _weights(reference), strict=True):
+            assert_array_equal(left, right)
+
+
+def _member_after_epochs(params, k, epochs, X, y, monkeypatch):
+    """Member ``k`` of a fit of ``epochs`` epochs; for 0, of a fit interrupted before its first epoch."""
+    if epochs > 0:
+        return RegularizedMLPRegressor(**{**params, "max_iter": epochs}).fit(X, y).estimators_[k]
+    with monkeypatch.context() as patch, pytest.warns(UserWarning, match="interrupted"):
+        patch.setattr(skreg._training, "run_epoch", _raise_keyboard_interrupt)
+        return RegularizedMLPRegressor(**params).fit(X, y).estimators_[k]
+
+
+def _raise_keyboard_interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("how", ["inside-a-group", "ctrl-c"])
+def test_interrupting_groups_side_by_side_stops_them_all_at_epoch_boundaries(how, regression, monkeypatch):
+    """An interruption in one group, or a SIGINT to the process, stops every group and keeps usable weights.
+
+    With ``ctrl-c`` a group sends SIGINT to the process while it trains; the main thread, waiting on
+    the groups, must see it and stop them (not wait for them to finish their 200 epochs).
+    """
+    X, y = regression
+    params = {**SMALL, "n_estimators": 4, "bootstrap": True, "max_iter": 200}
+    action = None if how == "inside-a-group" else _send_ctrl_c
+    _interrupt_on_call(monkeypatch, "run_epoch", 5, action)
+    with threadpool_limits(limits=2), pytest.warns(UserWarning, match="interrupted"):
+        model = RegularizedMLPRegressor(**params).fit(X, y)
+    monkeypatch.undo()
+    assert np.isfinite(model.predict(X)).all()
+    _assert_members_stopped_at_epoch_boundaries(model, X, y, params, monkeypatch)
 
 
 def test_n_jobs_on_a_dask_cluster(regression):

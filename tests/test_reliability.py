@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 from sklearn.datasets import make_classification, make_regression
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 import skreg
 import skreg._base
@@ -475,6 +476,17 @@ def test_fuzzed_fit_is_usable_or_refused_clearly(kind, fuzzed, capsys):
 # 2. Interruption and failed fits
 # --------------------------------------------------------------------------
 
+@pytest.fixture
+def one_group():
+    """Train an ensemble's members as one group, not as groups side by side in threads.
+
+    Tests that count calls to the training loop need it: with groups in
+    threads, which group makes the n-th call is a race.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 def _raise_on_call(monkeypatch, name: str, call: int, exception: BaseException) -> dict:
     """Replace ``skreg._training.<name>`` by a wrapper that raises ``exception`` on its ``call``-th call."""
     original = getattr(skreg._training, name)
@@ -492,7 +504,7 @@ def _raise_on_call(monkeypatch, name: str, call: int, exception: BaseException) 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
 @pytest.mark.parametrize("target", ["multiclass", "regression"])
-def test_keyboard_interrupt_keeps_the_last_complete_epoch(data, target, solver, monkeypatch):
+def test_keyboard_interrupt_keeps_the_last_complete_epoch(data, target, solver, monkeypatch, one_group):
     """Ctrl-C in epoch 3 leaves a usable model: a warning, finite weights, exactly the weights of 2 epochs."""
     params = {**SMALL, "solver": solver, "max_iter": 50, "batch_size": 32, "n_estimators": 2, "bootstrap": True}
     estimator = _estimator(target, **params)
@@ -509,7 +521,7 @@ def test_keyboard_interrupt_keeps_the_last_complete_epoch(data, target, solver, 
     _assert_same_weights(estimator, two_epochs)
 
 
-def test_keyboard_interrupt_mid_epoch_undoes_the_partial_epoch(data, monkeypatch):
+def test_keyboard_interrupt_mid_epoch_undoes_the_partial_epoch(data, monkeypatch, one_group):
     """Interrupted after 3 of the 5 minibatch steps of epoch 3: the weights are those after epoch 2."""
     params = {**SMALL, "max_iter": 50, "batch_size": 32}
     estimator = RegularizedMLPRegressor(**params)
@@ -523,7 +535,7 @@ def test_keyboard_interrupt_mid_epoch_undoes_the_partial_epoch(data, monkeypatch
                                                                                             data["regression"]))
 
 
-def test_keyboard_interrupt_during_lbfgs_keeps_finite_weights(data, monkeypatch):
+def test_keyboard_interrupt_during_lbfgs_keeps_finite_weights(data, monkeypatch, one_group):
     """Ctrl-C while L-BFGS fits the second of three members: member 0 is fitted, all weights finite."""
     params = {**SMALL, "solver": "lbfgs", "n_estimators": 3, "bootstrap": True}
     estimator = RegularizedMLPRegressor(**params)
@@ -539,7 +551,7 @@ def test_keyboard_interrupt_during_lbfgs_keeps_finite_weights(data, monkeypatch)
 
 
 @pytest.mark.parametrize("n_estimators", [1, 3])
-def test_keyboard_interrupt_with_early_stopping_keeps_the_best_weights(data, n_estimators, monkeypatch):
+def test_keyboard_interrupt_with_early_stopping_keeps_the_best_weights(data, n_estimators, monkeypatch, one_group):
     """Interrupted after 8 epochs, each network has its best epoch's weights (not epoch 8's)."""
     completed = 8
     params = {**SMALL, "early_stopping": True, "validation_fraction": 0.3, "learning_rate_init": 0.3,
