@@ -23,9 +23,11 @@ def squared_error(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
     return 0.5 * np.einsum("...k,...k->...", residual, residual)
 
 
-def _clipped(P: np.ndarray) -> np.ndarray:
-    eps = np.finfo(P.dtype).eps
-    return np.clip(P, eps, 1 - eps)
+def _minus_log(probability: np.ndarray) -> np.ndarray:
+    """``-log(max(probability, eps))`` in place (a probability of 1 costs 0, 0 costs ``-log(eps)``)."""
+    np.maximum(probability, np.finfo(probability.dtype).eps, out=probability)
+    np.log(probability, out=probability)
+    return np.negative(probability, out=probability)
 
 
 def log_loss(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
@@ -33,8 +35,7 @@ def log_loss(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
 
     ``Y`` is one-hot, so the sum is :math:`-\log` of the true class's probability.
     """
-    true_class_probability = np.einsum("...k,...k->...", np.broadcast_to(Y, P.shape), P)
-    return -np.log(_clipped(true_class_probability))
+    return _minus_log(np.einsum("...k,...k->...", Y, P))
 
 
 def binary_log_loss(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
@@ -43,8 +44,7 @@ def binary_log_loss(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
     ``Y`` holds 0/1 indicators, so each term is :math:`-\log` of the
     probability given to the observed value.
     """
-    probability_of_observed = np.where(Y > 0.5, P, 1 - P)
-    return -np.log(_clipped(probability_of_observed)).sum(axis=-1)
+    return np.add.reduce(_minus_log(np.where(Y > 0.5, P, 1 - P)), axis=-1)
 
 
 def half_poisson_deviance(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
@@ -89,13 +89,21 @@ def weighted_mean_loss(loss: str, Y: np.ndarray, P: np.ndarray, weight: np.ndarr
     ndarray of shape P.shape[:-2]
     """
     per_sample = LOSSES[loss](Y, P)
-    if not np.isfinite(per_sample).all():
+    total = _weighted_sum(per_sample, weight)
+    if not np.isfinite(total).all():
         # A row of weight 0 (out of bag, or outside a bootstrap draw) must not
         # turn the mean into NaN through 0 * inf.
-        per_sample = np.where(weight > 0, per_sample, 0.0)
+        total = _weighted_sum(np.where(weight > 0, per_sample, 0.0), weight)
     if weight_sum is None:
-        weight_sum = np.sum(weight, axis=-1, keepdims=True)
-    return np.einsum("...n,...n->...", per_sample, np.broadcast_to(weight, per_sample.shape)) / weight_sum[..., 0]
+        weight_sum = np.add.reduce(weight, axis=-1, keepdims=True)
+    return total / weight_sum[..., 0]
+
+
+def _weighted_sum(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``sum_n values[..., n] * weight[..., n]``, for weights shared by all members or per member."""
+    if weight.ndim < values.ndim:
+        return values @ weight
+    return np.einsum("...n,...n->...", values, weight)
 
 
 def output_delta(Y: np.ndarray, P: np.ndarray, weight: np.ndarray, out: np.ndarray,

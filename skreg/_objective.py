@@ -80,7 +80,7 @@ def data_term_and_gradient(spec: NetworkSpec, params: np.ndarray, grads: np.ndar
     coefs, intercepts, grad_coefs, grad_intercepts = views
     cache = forward(X, coefs, intercepts, spec.activation, spec.output_activation, masks, buffers)
     output = cache.outputs[-1]
-    weight_sum = np.sum(weight, axis=-1, keepdims=True)
+    weight_sum = np.add.reduce(weight, axis=-1, keepdims=True)
     loss = weighted_mean_loss(spec.loss, Y, output, weight, weight_sum)
     delta = output_delta(Y, output, weight, out=output, weight_sum=weight_sum)
     backward(cache, coefs, delta, spec.activation, grad_coefs, grad_intercepts, delta_buffers)
