@@ -95,6 +95,11 @@ class Adam:
     member) and
     ``w <- w - lr_t * m / (sqrt(v) + epsilon)``; the per-coordinate step size
     is ``lr_t / (sqrt(v) + epsilon)``.
+
+    The moments are stored rescaled, ``first_moment = m / (1 - beta_1)`` and
+    ``second_moment = v / (1 - beta_2)``, so that each moment's update is two
+    array passes (``m~ <- beta_1 m~ + g``) instead of three; the step folds
+    the constants back into its rate and epsilon.
     """
 
     def __init__(self, shape, dtype, *, learning_rate_init, beta_1, beta_2, epsilon):
@@ -122,31 +127,38 @@ class Adam:
         self.t += self.member_scale
         work = self._work
         self.first_moment *= self.beta_1
-        self.first_moment += np.multiply(grads, 1.0 - self.beta_1, out=work)
-        self.second_moment *= self.beta_2
+        self.first_moment += grads
         np.multiply(grads, grads, out=work)
-        work *= 1.0 - self.beta_2
+        self.second_moment *= self.beta_2
         self.second_moment += work
         self._rate = self._step_rate()
+        # sqrt(v) + epsilon = sqrt(1 - beta_2) * (sqrt(v~) + epsilon / sqrt(1 - beta_2))
         np.sqrt(self.second_moment, out=self._denominator)
-        self._denominator += self.epsilon
+        self._denominator += self.epsilon / math.sqrt(1.0 - self.beta_2)
         np.divide(self.first_moment, self._denominator, out=work)
         work *= self._rate
         params -= work
 
     def _step_rate(self):
-        """``member_scale * lr_t`` per member: a float for one member (cheap), else an (m, 1) array."""
+        """``member_scale * lr_t * (1 - beta_1) / sqrt(1 - beta_2)`` per member, the rate of the rescaled moments.
+
+        A float for one member (cheap), else an (m, 1) array.
+        """
+        rescale = (1.0 - self.beta_1) / math.sqrt(1.0 - self.beta_2)
         if self.t.shape[0] == 1:
             t = max(float(self.t[0, 0]), 1.0)
             rate = self.learning_rate_init * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
-            return rate * float(self.member_scale[0, 0])
+            return rate * rescale * float(self.member_scale[0, 0])
         t = np.maximum(self.t, 1.0)
         rate = self.learning_rate_init * np.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
-        return (self.member_scale * rate).astype(self._work.dtype)
+        return (self.member_scale * rate * rescale).astype(self._work.dtype)
 
     def prox_step_sizes(self, n_weights: int) -> np.ndarray:
-        """Per-coordinate step size of the last update on the first ``n_weights`` parameters."""
-        return self._rate / self._denominator[:, :n_weights]
+        """Per-coordinate step size of the last update on the first ``n_weights`` parameters.
+
+        The update was ``rate * m~ / denominator`` with ``m~ = m / (1 - beta_1)``.
+        """
+        return (self._rate / (1.0 - self.beta_1)) / self._denominator[:, :n_weights]
 
     def end_epoch(self, samples_seen: int) -> None:
         """Adam has no epoch schedule."""
