@@ -6,7 +6,7 @@ Usage::
 
 Self-contained (numpy/scipy only): it re-implements the operations of skreg's hot loop
 (``skreg/_training.py`` ``run_epoch``/``train_step``, ``_network.forward``/``backward``,
-``_losses``, ``_optimizers.Adam.step``, as of version 0.1.0) on arrays of the benchmark shapes, so
+``_losses``, ``_optimizers.Adam.step``, as of commit 6adc4d9, during 0.1.0) on arrays of the benchmark shapes, so
 it keeps working while those modules change. For each operation it prints the time of skreg's way
 and of an alternative, then times a whole step both ways and checks that they compute the same
 gradients and loss.
@@ -98,7 +98,7 @@ class Problem:
 
 
 # --------------------------------------------------------------------------
-# skreg 0.1.0's step, operation by operation
+# skreg's step at commit 6adc4d9 (during 0.1.0), operation by operation
 # --------------------------------------------------------------------------
 
 def activation(p, Z, last):
@@ -125,7 +125,7 @@ def skreg_loss(p, Y, P, weight):
 
 
 def skreg_step(p, rows):
-    """One step as skreg 0.1.0 ran it; returns the batch loss."""
+    """One step as skreg ran it at commit 6adc4d9; returns the batch loss."""
     X, Y, weight = p.X[rows], p.Y[rows], p.w[rows]
     np.copyto(p.before, p.params)  # FiniteGuard.before_step
     W, b = p.views(p.params)
@@ -404,7 +404,7 @@ def run(name, min_time, with_fits=False):
     print(f"{'sum of the operations above':<72} {total_a:9.1f} {total_b:9.1f} {total_a - total_b:8.1f}")
     full_a = best_us(lambda: skreg_step(p, p.next_rows()), min_time * 3)
     full_b = best_us(lambda: lean_step(p, lean, p.next_rows()), min_time * 3)
-    print(f"{'WHOLE STEP: skreg 0.1.0 way vs lean (2-D, buffers, cached views)':<72} {full_a:9.1f} {full_b:9.1f} "
+    print(f"{'WHOLE STEP: skreg 6adc4d9 way vs lean (2-D, buffers, cached views)':<72} {full_a:9.1f} {full_b:9.1f} "
           f"{full_a - full_b:8.1f}  ({full_b / full_a:.2f}x)")
     steps = int(np.ceil(p.X.shape[0] / p.batch))
     print(f"-> per epoch of {steps} steps: {full_a * steps / 1e6:.3f} s vs {full_b * steps / 1e6:.3f} s")
