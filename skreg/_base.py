@@ -44,6 +44,11 @@ from skreg._version import __version__
 PREDICT_CHUNK_ROWS = 4096
 
 
+def _members_label(members: np.ndarray) -> str:
+    """How ``verbose`` lines name a chunk or group of members."""
+    return f"member {members[0]}" if len(members) == 1 else f"members {members[0]}-{members[-1]}"
+
+
 def _solver_is_stochastic(estimator) -> bool:
     """``partial_fit`` exists only for 'sgd' and 'adam' (as in scikit-learn's MLP)."""
     if estimator.solver == "lbfgs":
@@ -383,10 +388,13 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         """
         n_groups = side_by_side_groups(state.n_members)
         if n_groups <= 1:
-            return train_members(data, state, config, self._validator(config, validation, members), incremental)
+            label = _members_label(members) if len(members) < self.n_estimators else ""
+            return train_members(data, state, config, self._validator(config, validation, members), incremental,
+                                 label=label)
         groups = np.array_split(np.arange(state.n_members), n_groups)
         return train_side_by_side(
-            [(data.subset(group), state.subset(group), self._validator(config, validation, members[group]))
+            [(data.subset(group), state.subset(group), self._validator(config, validation, members[group]),
+              _members_label(members[group]))
              for group in groups],
             config, incremental,
         )

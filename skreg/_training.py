@@ -461,10 +461,11 @@ def record_validation(state: TrainingState, validate) -> None:
     state.validation_score_curve.append(val_score)
 
 
-def report_epoch(state: TrainingState, active_before: np.ndarray, started: float) -> None:
-    """One line per epoch for ``verbose=True``."""
+def report_epoch(state: TrainingState, active_before: np.ndarray, started: float, label: str = "") -> None:
+    """One line per epoch for ``verbose=True``, prefixed by ``[label]`` when one group of members reports."""
     members = active_before if active_before.any() else np.ones_like(active_before)
-    line = f"Epoch {int(state.n_iter.max())}: loss = {state.loss_curve[-1][members].mean():.8f}"
+    line = f"[{label}] " if label else ""
+    line += f"Epoch {int(state.n_iter.max())}: loss = {state.loss_curve[-1][members].mean():.8f}"
     if state.validation_loss_curve:
         line += f", validation loss = {state.validation_loss_curve[-1][members].mean():.8f}"
         line += f", validation score = {state.validation_score_curve[-1][members].mean():.6f}"
@@ -476,7 +477,7 @@ def report_epoch(state: TrainingState, active_before: np.ndarray, started: float
 
 def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig, validate=None,
                    max_epochs: int | None = None, check_stopping: bool = True,
-                   stop: threading.Event | None = None) -> TrainingState:
+                   stop: threading.Event | None = None, label: str = "") -> TrainingState:
     """Train every member with sgd or adam for up to ``max_epochs`` epochs.
 
     Parameters
@@ -500,6 +501,8 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
     stop : threading.Event, optional
         Shared with groups of members trained beside this one: set, it
         interrupts this group; an interruption here sets it.
+    label : str
+        Names this group's members in ``verbose`` lines (``"members 0-4"``).
     """
     max_epochs = config.max_iter if max_epochs is None else max_epochs
     stop_on_validation = validate is not None and config.early_stopping
@@ -537,7 +540,7 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
                 update_stopping(state, config, scores, active, keep_best=stop_on_validation)
             np.copyto(last_epoch_params, params)
             if config.verbose:
-                report_epoch(state, active, started)
+                report_epoch(state, active, started, label)
     except KeyboardInterrupt:
         # An interrupted epoch may have left a step half-done: go back to its start.
         params[:] = last_epoch_params
@@ -552,7 +555,7 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
 
 
 def train_members(data: TrainingData, state: TrainingState, config: TrainConfig, validate=None,
-                  incremental: bool = False, stop: threading.Event | None = None) -> TrainingState:
+                  incremental: bool = False, stop: threading.Event | None = None, label: str = "") -> TrainingState:
     """Train the members of ``state`` with the configured solver; returns the state.
 
     A module-level function so that parallel workers (joblib, dask) can run
@@ -561,7 +564,7 @@ def train_members(data: TrainingData, state: TrainingState, config: TrainConfig,
     if config.solver == "lbfgs":
         return fit_lbfgs(data, state, config, stop)
     return fit_stochastic(data, state, config, validate, max_epochs=1 if incremental else None,
-                          check_stopping=not incremental, stop=stop)
+                          check_stopping=not incremental, stop=stop, label=label)
 
 
 # --------------------------------------------------------------------------
@@ -599,7 +602,7 @@ def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = Fa
     Parameters
     ----------
     groups : list of tuple
-        ``(data, state, validate)`` per group of fresh members, as
+        ``(data, state, validate, label)`` per group of fresh members, as
         ``train_members`` takes them.
 
     Returns
@@ -612,8 +615,8 @@ def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = Fa
 
     def train_group(index):
         try:
-            data, state, validate = groups[index]
-            outcomes[index] = train_members(data, state, config, validate, incremental, stop)
+            data, state, validate, label = groups[index]
+            outcomes[index] = train_members(data, state, config, validate, incremental, stop, label)
         except BaseException as error:
             outcomes[index] = error
             stop.set()

@@ -522,6 +522,17 @@ def test_partial_fit_side_by_side_trains_one_epoch_per_call(regression, spy_on_g
         assert_array_equal(left, right)
 
 
+def test_verbose_lines_of_groups_side_by_side_name_their_members(regression, capsys):
+    X, y = regression
+    with threadpool_limits(limits=2):
+        RegularizedMLPRegressor(**{**SMALL, "max_iter": 3}, n_estimators=3, verbose=True).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    for label in ("[members 0-1] ", "[member 2] "):
+        assert [line.split(":")[0] for line in lines if line.startswith(label)] == [
+            f"{label}Epoch {epoch}" for epoch in (1, 2, 3)]
+    assert len(lines) == 6
+
+
 def test_side_by_side_groups_follow_the_blas_budget_and_the_main_thread():
     with threadpool_limits(limits=2):
         assert side_by_side_groups(5) == 2
