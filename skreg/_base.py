@@ -25,6 +25,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from skreg._losses import OUTPUT_ACTIVATIONS, weighted_mean_loss
 from skreg._network import ParameterLayout, initialize, predict_members
 from skreg._objective import NetworkSpec, PenaltySpec
+from skreg._optimizers import Adam
 from skreg._penalties import penalty_mix
 from skreg._random import member_generators, root_entropy, stream_seed
 from skreg._training import (
@@ -42,6 +43,28 @@ from skreg._version import __version__
 
 # Rows per chunk when predicting: memory beyond the result stays bounded.
 PREDICT_CHUNK_ROWS = 4096
+
+
+def _adam_moments_from_0_1(training_state) -> None:
+    """Rescale the Adam moments of a 0.1.0 pickle, which stored m and v, to 0.2's m/(1-beta_1) and v/(1-beta_2).
+
+    A warm start from such a pickle then continues exactly as 0.1.0 would have.
+    """
+    optimizer = getattr(training_state, "optimizer", None)
+    if isinstance(optimizer, Adam):
+        optimizer.first_moment /= 1.0 - optimizer.beta_1
+        optimizer.second_moment /= 1.0 - optimizer.beta_2
+
+
+def _mean_over_members(values: np.ndarray) -> float:
+    """The mean over members that have a value (not NaN).
+
+    A member interrupted in its first epoch, while other groups of members
+    trained on, has no entries: it does not count.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    known = values[~np.isnan(values)]
+    return float(known.mean()) if known.size else float("nan")
 
 
 def _members_label(members: np.ndarray) -> str:
@@ -564,19 +587,24 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         self.out_activation_ = config.network.output_activation
         self.n_iter_ = int(state.n_iter.max())
         self.t_ = int(state.samples_seen)
-        self.loss_curve_ = [float(np.mean(epoch)) for epoch in state.loss_curve]
+        self.loss_curve_ = [_mean_over_members(epoch) for epoch in state.loss_curve]
         self.loss_ = float(np.mean(objective))
         recorded = bool(state.validation_loss_curve)
-        self.validation_loss_curve_ = [float(np.mean(e)) for e in state.validation_loss_curve] if recorded else None
-        self.validation_scores_ = [float(np.mean(e)) for e in state.validation_score_curve] if recorded else None
+        self.validation_loss_curve_ = [_mean_over_members(e) for e in state.validation_loss_curve] if recorded else None
+        self.validation_scores_ = [_mean_over_members(e) for e in state.validation_score_curve] if recorded else None
         if self._stopped_on_validation(state):
-            self.best_validation_score_ = float(np.mean(state.tracker.best_score))
+            self.best_validation_score_ = _mean_over_members(self._best_scores(state))
             self.best_iteration_ = int(np.max(state.tracker.best_epoch)) if single else state.tracker.best_epoch
             self.best_loss_ = None
         else:
             self.best_validation_score_ = float(np.nanmax(self.validation_scores_)) if recorded else None
             self.best_iteration_ = None
-            self.best_loss_ = None if state.tracker is None else float(-np.mean(state.tracker.best_score))
+            self.best_loss_ = None if state.tracker is None else -_mean_over_members(self._best_scores(state))
+
+    @staticmethod
+    def _best_scores(state) -> np.ndarray:
+        """The tracker's best score per member, NaN for a member that has not completed an epoch."""
+        return np.where(state.n_iter > 0, state.tracker.best_score, np.nan)
 
     def _stopped_on_validation(self, state) -> bool:
         """Whether early stopping watched a validation set (and restored its best epoch)."""
@@ -718,6 +746,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
                 f"Trying to unpickle {type(self).__name__} from skreg version {pickled_version} when using "
                 f"version {__version__}. This might lead to breaking code or invalid results; refit the model "
                 "with this version.", UserWarning, stacklevel=2)
+        if pickled_version == "0.1.0":
+            _adam_moments_from_0_1(state.get("_training_state"))
         super().__setstate__(state)
 
     def __sklearn_tags__(self):

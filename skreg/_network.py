@@ -116,7 +116,8 @@ def input_gradient(X, delta: np.ndarray, out: np.ndarray) -> np.ndarray:
     return np.matmul(XT, delta, out=out)
 
 
-def dropout_masks(shapes: list, rates: list, rngs: list, dtype, out: list | None = None) -> list:
+def dropout_masks(shapes: list, rates: list, rngs: list, dtype, out: list | None = None,
+                  drawing: np.ndarray | None = None) -> list:
     r"""Inverted-dropout masks :math:`M_l = \mathrm{Bernoulli}(1-p_l) / (1-p_l)`.
 
     Parameters
@@ -129,6 +130,9 @@ def dropout_masks(shapes: list, rates: list, rngs: list, dtype, out: list | None
         One generator per member; member ``k``'s masks come from ``rngs[k]`` only.
     out : list of (ndarray or None), optional
         Preallocated mask arrays, one per hidden layer.
+    drawing : ndarray of bool, optional
+        Members whose masks are drawn (default all); the others' generators
+        are left untouched and their masks hold arbitrary 0 / 1/(1-p) values.
 
     Returns
     -------
@@ -143,7 +147,8 @@ def dropout_masks(shapes: list, rates: list, rngs: list, dtype, out: list | None
             continue
         mask = buffer if buffer is not None else np.empty(shape, dtype=dtype)
         for k, rng in enumerate(rngs):
-            rng.random(dtype=mask.dtype, out=mask[k])
+            if drawing is None or drawing[k]:
+                rng.random(dtype=mask.dtype, out=mask[k])
         keep = 1.0 - rate
         np.multiply(mask >= rate, mask.dtype.type(1.0 / keep), out=mask)
         masks.append(mask)

@@ -2,7 +2,9 @@
 
 Each row is one member of the ensemble. ``member_scale`` (shape ``(m, 1)``)
 multiplies every member's step: 1 for a member still training, 0 for one
-that has stopped, so a stopped member is frozen without special cases.
+that has stopped (``freeze``). A frozen member's parameters *and* optimizer
+state stand still, so a member ends the same whether it waited, frozen,
+beside members still training or its group of members had finished.
 
 After each ``step``, ``prox_step_sizes()`` gives the step size of the last
 update per coordinate, which the L1 proximal step scales its threshold by:
@@ -54,6 +56,15 @@ class SGD:
         """Forget the velocity of ``members`` (after their parameters were restored)."""
         self.velocity[members] = 0
 
+    def freeze(self, members: np.ndarray) -> None:
+        """Stop ``members``: no more steps, and no velocity to carry on with.
+
+        Frozen steps would zero the velocity anyway (it is scaled by
+        ``member_scale``); zeroing it now makes it so even when no step follows.
+        """
+        self.member_scale[members] = 0
+        self.velocity[members] = 0
+
     def step(self, params: np.ndarray, grads: np.ndarray) -> None:
         """Update ``params`` in place from ``grads``."""
         rate = self.learning_rate * self.member_scale
@@ -71,10 +82,10 @@ class SGD:
         """Effective step size per member, shape (m, 1), the same for every weight."""
         return self.learning_rate * self.member_scale / (1.0 - self.momentum)
 
-    def end_epoch(self, samples_seen: int) -> None:
-        """Apply the ``'invscaling'`` schedule (as scikit-learn: ``lr0 / (t + 1) ** power_t``)."""
+    def end_epoch(self, samples_seen: int, trained: np.ndarray) -> None:
+        """Apply the ``'invscaling'`` schedule (scikit-learn's ``lr0 / (t + 1) ** power_t``) to ``trained`` members."""
         if self.schedule == "invscaling":
-            self.learning_rate[:] = self.learning_rate_init / (samples_seen + 1) ** self.power_t
+            self.learning_rate[trained] = self.learning_rate_init / (samples_seen + 1) ** self.power_t
 
     def reduce_learning_rate(self, members: np.ndarray) -> np.ndarray:
         """Divide the rate of ``members`` by 5 (``'adaptive'``); return which must stop instead.
@@ -120,16 +131,21 @@ class Adam:
         self.first_moment[members] = 0
         self.second_moment[members] = 0
 
+    def freeze(self, members: np.ndarray) -> None:
+        """Stop ``members``: no more steps; their moments and step count stand still."""
+        self.member_scale[members] = 0
+
     def step(self, params: np.ndarray, grads: np.ndarray) -> None:
-        """Update ``params`` in place from ``grads``."""
+        """Update ``params`` in place from ``grads`` (whose rows of frozen members are zeroed)."""
         # Steps are counted per member: a frozen member's count stands still, so a
         # member's updates do not depend on which other members it trains beside.
         self.t += self.member_scale
+        decay_1, decay_2 = self._moment_decays(grads)
         work = self._work
-        self.first_moment *= self.beta_1
+        self.first_moment *= decay_1
         self.first_moment += grads
         np.multiply(grads, grads, out=work)
-        self.second_moment *= self.beta_2
+        self.second_moment *= decay_2
         self.second_moment += work
         self._rate = self._step_rate()
         # sqrt(v) + epsilon = sqrt(1 - beta_2) * (sqrt(v~) + epsilon / sqrt(1 - beta_2))
@@ -138,6 +154,18 @@ class Adam:
         np.divide(self.first_moment, self._denominator, out=work)
         work *= self._rate
         params -= work
+
+    def _moment_decays(self, grads: np.ndarray) -> tuple:
+        """``(beta_1, beta_2)``, or per-member factors of 1 that keep frozen members' moments as they are.
+
+        A frozen member's gradient row is zeroed, so ``m~ <- 1 * m~ + 0``.
+        """
+        if self.member_scale.shape[0] == 1 or self.member_scale.all():
+            return self.beta_1, self.beta_2
+        frozen = self.member_scale == 0
+        grads[frozen[:, 0]] = 0
+        dtype = self._work.dtype
+        return np.where(frozen, 1.0, self.beta_1).astype(dtype), np.where(frozen, 1.0, self.beta_2).astype(dtype)
 
     def _step_rate(self):
         """``member_scale * lr_t * (1 - beta_1) / sqrt(1 - beta_2)`` per member, the rate of the rescaled moments.
@@ -160,7 +188,7 @@ class Adam:
         """
         return (self._rate / (1.0 - self.beta_1)) / self._denominator[:, :n_weights]
 
-    def end_epoch(self, samples_seen: int) -> None:
+    def end_epoch(self, samples_seen: int, trained: np.ndarray) -> None:
         """Adam has no epoch schedule."""
 
     def reduce_learning_rate(self, members: np.ndarray) -> np.ndarray:

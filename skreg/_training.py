@@ -165,12 +165,30 @@ class TrainingState:
 
 
 def _pad_curve(curve: list, n_members: int, length: int) -> list:
-    """Extend a per-epoch curve to ``length`` epochs by repeating its last entry (frozen members).
+    """Extend a per-epoch curve to ``length`` epochs in which its members stood frozen.
 
-    Members that never completed an epoch (interrupted in their first) get NaN.
+    Each member repeats its latest finite entry (``standing_values``);
+    members that never completed an epoch (interrupted in their first) get NaN.
     """
-    last = curve[-1] if curve else np.full(n_members, np.nan)
-    return curve + [last] * (length - len(curve))
+    return curve + [standing_values(curve, n_members)] * (length - len(curve))
+
+
+def standing_values(curve: list, n_members: int) -> np.ndarray:
+    """Each member's latest finite entry of a per-epoch curve, NaN if it has none.
+
+    What a frozen member's curve repeats: after a divergence its parameters
+    went back to finite ones, so the non-finite entry of the diverging epoch
+    is not repeated.
+    """
+    standing = np.full(n_members, np.nan)
+    missing = np.ones(n_members, dtype=bool)
+    for entry in reversed(curve):
+        found = missing & np.isfinite(entry)
+        standing[found] = entry[found]
+        missing &= ~found
+        if not missing.any():
+            break
+    return standing
 
 
 def _pad_activity(history: list, n_members: int, length: int) -> list:
@@ -283,10 +301,16 @@ class Workspace:
 
 
 def epoch_order(data: TrainingData, state: TrainingState, shuffle: bool) -> np.ndarray:
-    """Each member's rows for this epoch, shuffled by its own generator."""
+    """Each member's rows for this epoch, shuffled by its own generator.
+
+    A stopped member's generator is not drawn from: a frozen member's whole
+    state stands still, so it is the same whether it waits beside members
+    still training or its group has finished.
+    """
     if not shuffle:
         return data.member_rows
-    return np.stack([rng.permutation(rows) for rows, rng in zip(data.member_rows, state.shuffle_rngs, strict=True)])
+    return np.stack([rows if stopped else rng.permutation(rows)
+                     for rows, rng, stopped in zip(data.member_rows, state.shuffle_rngs, state.stopped, strict=True)])
 
 
 def gather_batch(data: TrainingData, rows: np.ndarray, workspace: Workspace) -> tuple:
@@ -323,7 +347,8 @@ def train_step(X, Y, weight, state: TrainingState, config: TrainConfig, workspac
     if any(config.dropout):
         units = config.network.layout.layer_units[1:-1]
         shapes = [(state.n_members, n_rows, n) for n in units]
-        masks = dropout_masks(shapes, config.dropout, state.dropout_rngs, state.params.dtype, mask_buffers)
+        masks = dropout_masks(shapes, config.dropout, state.dropout_rngs, state.params.dtype, mask_buffers,
+                              drawing=~state.stopped)
     loss = data_term_and_gradient(config.network, state.params, workspace.grads, X, Y, weight, masks,
                                   buffers, delta_buffers, workspace.views)
     n_weights = config.network.layout.n_weights
@@ -353,7 +378,8 @@ class FiniteGuard:
         np.copyto(self._before_step, params)
 
     def after_step(self, state: "TrainingState", batch_loss: np.ndarray) -> None:
-        finite = np.isfinite(batch_loss)
+        # A stopped member did not move: whatever its batch loss, it has not diverged.
+        finite = np.isfinite(batch_loss) | state.stopped
         if finite.all():
             self.certified, self._before_step = self._before_step, self.certified
         else:
@@ -370,7 +396,7 @@ def freeze_diverged(state: TrainingState, members: np.ndarray, good_params: np.n
         return
     state.params[members] = good_params[members]
     state.optimizer.reset_members(members)
-    state.optimizer.member_scale[members] = 0
+    state.optimizer.freeze(members)
     state.diverged |= members
     state.stopped |= members
 
@@ -410,14 +436,17 @@ def penalised_loss(data_loss: np.ndarray, params: np.ndarray, config: TrainConfi
 
 def epoch_objective(state: TrainingState, data_loss: np.ndarray, active: np.ndarray, config: TrainConfig,
                     total_weight) -> np.ndarray:
-    """This epoch's ``loss_curve`` entry: the penalised running loss, or the last entry for a frozen member.
+    """This epoch's ``loss_curve`` entry: the penalised running loss, or the standing entry of a frozen member.
 
-    A frozen member did not train, so its curve stands still; the same rule
-    pads the curves of member groups trained apart, which keeps an
-    ensemble's curve independent of how its members were grouped.
+    A frozen member did not train, so its curve stands still
+    (``standing_values``); the same rule pads the curves of member groups
+    trained apart, which keeps an ensemble's curve independent of how its
+    members were grouped.
     """
     objective = penalised_loss(data_loss, state.params, config, total_weight)
-    return np.where(active, objective, state.loss_curve[-1]) if state.loss_curve else objective
+    if active.all() or not state.loss_curve:
+        return objective
+    return np.where(active, objective, standing_values(state.loss_curve, state.n_members))
 
 
 def check_finite_epoch(state: TrainingState, guard: FiniteGuard) -> None:
@@ -443,7 +472,7 @@ def update_stopping(state: TrainingState, config: TrainConfig, scores: np.ndarra
     must_stop = state.optimizer.reduce_learning_rate(out_of_patience)
     state.tracker.forgive(out_of_patience & ~must_stop)
     state.stopped |= must_stop
-    state.optimizer.member_scale[state.stopped] = 0
+    state.optimizer.freeze(must_stop)
 
 
 def record_validation(state: TrainingState, validate) -> None:
@@ -530,7 +559,7 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
                 state.loss_curve.append(epoch_objective(state, data_loss, active, config, total_weight))
             check_finite_epoch(state, guard)
             state.active_history.append(active.copy())
-            state.optimizer.end_epoch(state.samples_seen)
+            state.optimizer.end_epoch(state.samples_seen, active)
             active &= ~state.diverged
             if validate is not None or state.validation_loss_curve:
                 with np.errstate(all="ignore"):
@@ -574,11 +603,11 @@ def train_members(data: TrainingData, state: TrainingState, config: TrainConfig,
 def side_by_side_groups(n_members: int) -> int:
     """How many groups of members to train at once in threads of this process.
 
-    As many as BLAS may use threads here (so 1 inside a loky worker, or
-    under a user's ``threadpool_limits(1)``), and only from the main thread:
-    BLAS thread limits are process-wide, so nested groups started from
-    worker threads (dask, joblib's threading backend) would undo each
-    other's limits.
+    As many as BLAS may use threads here (``cpu_count // n_jobs`` inside a
+    loky worker, 1 under a user's ``threadpool_limits(1)``), and only from
+    the main thread: BLAS thread limits are process-wide, so nested groups
+    started from worker threads (dask, joblib's threading backend) would
+    undo each other's limits.
     """
     if n_members < 2 or threading.current_thread() is not threading.main_thread():
         return 1
@@ -612,6 +641,7 @@ def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = Fa
     """
     stop = threading.Event()
     outcomes = [None] * len(groups)
+    finished = [threading.Event() for _ in groups]
 
     def train_group(index):
         try:
@@ -620,33 +650,42 @@ def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = Fa
         except BaseException as error:
             outcomes[index] = error
             stop.set()
+        finally:
+            finished[index].set()
 
-    helpers = [threading.Thread(target=train_group, args=(index,), daemon=True) for index in range(1, len(groups))]
+    started = []
     with _blas_controller().limit(limits=1):
         try:
-            for helper in helpers:
-                helper.start()
+            for index in range(1, len(groups)):
+                threading.Thread(target=train_group, args=(index,), daemon=True).start()
+                started.append(finished[index])
             train_group(0)
+        except BaseException:
+            # A helper could not start (or Ctrl-C came while starting one): stop the others.
+            stop.set()
+            raise
         finally:
-            _join_interruptibly(helpers, stop)
+            _wait_interruptibly(started, stop)
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
     return concatenate_states(outcomes)
 
 
-def _join_interruptibly(threads: list, stop: threading.Event) -> None:
-    """Wait for ``threads`` in short slices; a Ctrl-C meanwhile tells them to stop.
+def _wait_interruptibly(finished: list, stop: threading.Event) -> None:
+    """Wait until every event in ``finished`` is set, in short slices; a Ctrl-C meanwhile sets ``stop``.
 
-    A blocking join would hold a Ctrl-C back until every thread had finished
-    whenever the signal landed on one of them rather than on this thread.
+    A blocking wait would hold a Ctrl-C back until every group had finished
+    whenever the signal landed on another thread. Events, not
+    ``Thread.join``: an interrupted ``join`` can mark a running thread as
+    finished (CPython issue 90882).
     """
-    while any(thread.is_alive() for thread in threads):
-        try:
-            for thread in threads:
-                thread.join(timeout=0.1)
-        except KeyboardInterrupt:
-            stop.set()
+    for event in finished:
+        while not event.is_set():
+            try:
+                event.wait(timeout=0.1)
+            except KeyboardInterrupt:
+                stop.set()
 
 
 # --------------------------------------------------------------------------
@@ -664,7 +703,7 @@ def _join_l1(theta: np.ndarray, n_weights: int) -> np.ndarray:
 
 
 def _lbfgs_member(data: TrainingData, config: TrainConfig, row: np.ndarray, weight: np.ndarray,
-                  total_weight: float) -> tuple:
+                  total_weight: float, stop: threading.Event | None = None) -> tuple:
     """Minimise one member's J with L-BFGS-B; returns ``(row, n_iter, loss_curve, hit_iteration_limit)``.
 
     With an L1 part, every weight is split as ``w = w+ - w-`` with
@@ -681,6 +720,8 @@ def _lbfgs_member(data: TrainingData, config: TrainConfig, row: np.ndarray, weig
     total = np.array([total_weight])
 
     def fun(theta):
+        if stop is not None and stop.is_set():
+            raise KeyboardInterrupt  # a group beside this one was interrupted
         params = (_join_l1(theta, n_weights) if split else theta).astype(dtype)[None]
         value, grads = objective_and_gradient(network, smooth, params, data.X, data.Y, weight, total)
         grad = grads[0].astype(np.float64)
@@ -759,7 +800,8 @@ def _fit_lbfgs_members(data: TrainingData, state: TrainingState, config: TrainCo
         for k, weight in enumerate(data.row_weights()):
             if stop is not None and stop.is_set():
                 raise KeyboardInterrupt
-            row, n_iter, curves[k], hit_limit = _lbfgs_member(data, config, state.params[k], weight, weight.sum())
+            row, n_iter, curves[k], hit_limit = _lbfgs_member(data, config, state.params[k], weight, weight.sum(),
+                                                              stop)
             if not np.all(np.isfinite(row)):
                 state.diverged[k] = True
                 curves[k] = []

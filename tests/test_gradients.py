@@ -352,13 +352,35 @@ def test_adam_steps(two_steps):
 
 
 def test_adam_frozen_member(two_steps):
-    w0, g1, _ = two_steps
+    """A frozen member's parameters, moments and step count stand still while the others train."""
+    w0, g1, g2 = two_steps
     optimizer = Adam(w0.shape, np.float64, learning_rate_init=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
-    optimizer.member_scale[1] = 0
+    params = w0.copy()
+    optimizer.step(params, g1.copy())
+    frozen_at = params[1].copy(), optimizer.first_moment[1].copy(), optimizer.second_moment[1].copy()
+    optimizer.freeze(np.array([False, True]))
+    before = params[0].copy()
+    optimizer.step(params, g2.copy())
+    assert_array_equal(params[1], frozen_at[0])
+    assert_array_equal(optimizer.first_moment[1], frozen_at[1])
+    assert_array_equal(optimizer.second_moment[1], frozen_at[2])
+    assert optimizer.t[:, 0].tolist() == [2, 1]
+    assert np.all(params[0] != before)
+
+
+@pytest.mark.parametrize("nesterov", [False, True], ids=["momentum", "nesterov"])
+def test_sgd_frozen_member_keeps_still_without_velocity(two_steps, nesterov):
+    w0, g1, g2 = two_steps
+    optimizer = SGD(w0.shape, np.float64, learning_rate_init=0.05, momentum=0.9, nesterov=nesterov,
+                    schedule="constant", power_t=0.5)
     params = w0.copy()
     optimizer.step(params, g1)
-    assert_array_equal(params[1], w0[1])
-    assert np.all(params[0] != w0[0])
+    optimizer.freeze(np.array([False, True]))
+    assert_array_equal(optimizer.velocity[1], 0)
+    frozen_at = params[1].copy()
+    optimizer.step(params, g2)
+    assert_array_equal(params[1], frozen_at)
+    assert_array_equal(optimizer.velocity[1], 0)
 
 
 @pytest.mark.parametrize("nesterov", [False, True], ids=["momentum", "nesterov"])
@@ -393,10 +415,10 @@ def test_sgd_without_momentum_is_gradient_descent(two_steps):
 
 def test_sgd_invscaling_schedule():
     lr0, power_t = 0.2, 0.25
-    optimizer = SGD((1, 3), np.float64, learning_rate_init=lr0, momentum=0.0, nesterov=False,
+    optimizer = SGD((2, 3), np.float64, learning_rate_init=lr0, momentum=0.0, nesterov=False,
                     schedule="invscaling", power_t=power_t)
-    optimizer.end_epoch(99)
-    assert_allclose(optimizer.learning_rate, lr0 / 100**power_t, rtol=1e-12)
+    optimizer.end_epoch(99, np.array([True, False]))  # member 1 did not train this epoch: its rate stands
+    assert_allclose(optimizer.learning_rate[:, 0], [lr0 / 100**power_t, lr0], rtol=1e-12)
 
 
 def test_soft_threshold_scalar():

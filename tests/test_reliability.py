@@ -27,7 +27,7 @@ import pytest
 import skops.io
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import make_classification, make_regression
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
@@ -783,6 +783,26 @@ def test_loading_a_pickle_of_another_version_warns(fitted, data, target):
     del state["_skreg_version"]
     with pytest.warns(UserWarning, match="unknown"):
         type(estimator).__new__(type(estimator)).__setstate__(state)
+
+
+def test_a_warm_start_from_a_0_1_0_pickle_continues_as_0_1_0_would(data):
+    """0.1.0 stored Adam's moments m and v; since 0.2.0 they are m/(1-beta_1) and v/(1-beta_2)."""
+    X, y = data["X"], data["regression"]
+    estimator = RegularizedMLPRegressor(**{**SMALL, "max_iter": 3}, warm_start=True, beta_1=0.8).fit(X, y)
+    as_0_1_0 = pickle.loads(pickle.dumps(estimator))
+    optimizer = as_0_1_0._training_state.optimizer
+    optimizer.first_moment *= 1 - optimizer.beta_1
+    optimizer.second_moment *= 1 - optimizer.beta_2
+    state = as_0_1_0.__getstate__()
+    state["_skreg_version"] = "0.1.0"
+    loaded = RegularizedMLPRegressor.__new__(RegularizedMLPRegressor)
+    with pytest.warns(UserWarning, match=r"version 0\.1\.0"):
+        loaded.__setstate__(state)
+    for name in ("first_moment", "second_moment"):
+        assert_allclose(getattr(loaded._training_state.optimizer, name),
+                        getattr(estimator._training_state.optimizer, name), rtol=1e-12)
+    for W_loaded, W_original in zip(_weights(loaded.fit(X, y)), _weights(estimator.fit(X, y)), strict=True):
+        assert_allclose(W_loaded, W_original, rtol=1e-9, atol=1e-12)
 
 
 def test_loading_bytes_pickled_by_another_version_warns(fitted, monkeypatch):
