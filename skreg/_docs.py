@@ -62,7 +62,9 @@ hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
 
     verbose : bool, default=False
         Print one line per epoch: epoch, training loss, validation loss and
-        score, elapsed time.
+        score, elapsed time. An ensemble trained in groups (see ``n_jobs``)
+        prints one line per group and epoch, prefixed with its members
+        (``[members 0-4]``) and averaged over them.
 
     warm_start : bool, default=False
         Continue from the previous fit's weights *and* optimizer state
@@ -119,15 +121,17 @@ hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         (``bootstrap=True`` only), as scikit-learn's bagging does.
 
     n_jobs : int, default=None
-        Number of joblib workers the members are split over (each worker
-        still trains its chunk as one batched ensemble). None means 1 unless
-        in a ``joblib.parallel_backend`` context; -1 means all processors.
-        With ``joblib.parallel_backend("dask")`` the chunks run on a dask
-        cluster. The result does not depend on ``n_jobs``; a warm-started or
-        ``partial_fit`` call trains in the calling process. Within a process,
-        an ensemble trains in as many groups side by side (threads with one
-        BLAS thread each) as BLAS may use threads; use
-        ``threadpoolctl.threadpool_limits(1)`` to keep a fit on one core."""
+        Number of joblib workers the members are split over. None means 1
+        unless in a ``joblib.parallel_backend`` context; -1 means all
+        processors. With ``joblib.parallel_backend("dask")`` the chunks run on
+        a dask cluster. Within a process (this one, or a loky worker), a chunk
+        trains in as many groups side by side (threads with one BLAS thread
+        each, every group one batched ensemble) as BLAS may use threads there;
+        joblib gives each worker ``cpu_count // n_jobs`` of them, and
+        ``threadpoolctl.threadpool_limits(1)`` keeps a fit on one core. The
+        result depends neither on ``n_jobs`` nor on the grouping; a
+        warm-started or ``partial_fit`` call trains in the calling process,
+        as one group."""
 
 NOTES = """\
     The network minimises
