@@ -520,7 +520,7 @@ def table(rows: list) -> str:
 LEGEND = """\
 ratio = skreg / sklearn (lower is better; ens/single compares skreg's 10-net ensemble with one skreg net).
 floor = the ratio skreg would reach if everything but its matrix products were free (their time alone, same
-shapes and BLAS, over sklearn's time): the hardware bound on the ratio for these settings.
+shapes and BLAS, over sklearn's time): about the hardware bound on the ratio for these settings.
 loss_ = each library's own loss_ (skreg: exact objective at the final weights; sklearn: running average of
 the last epoch's batch losses, penalty included). train = training data loss of the final model recomputed
 here with one formula for both (log-loss, or 0.5*mean squared error). test = accuracy (classifiers) or R^2.
