@@ -603,8 +603,12 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
 
     @staticmethod
     def _best_scores(state) -> np.ndarray:
-        """The tracker's best score per member, NaN for a member that has not completed an epoch."""
-        return np.where(state.n_iter > 0, state.tracker.best_score, np.nan)
+        """The tracker's best score per member, NaN for a member that never had a finite score.
+
+        Such a member was interrupted or diverged in its first epoch; the
+        ensemble's best score is the mean over the others.
+        """
+        return np.where(np.isneginf(state.tracker.best_score), np.nan, state.tracker.best_score)
 
     def _stopped_on_validation(self, state) -> bool:
         """Whether early stopping watched a validation set (and restored its best epoch)."""

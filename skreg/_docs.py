@@ -68,7 +68,9 @@ hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
 
     warm_start : bool, default=False
         Continue from the previous fit's weights *and* optimizer state
-        (Adam moments, SGD velocity and schedule).
+        (Adam moments, SGD velocity and schedule). A network that had stopped
+        (early stopping, or no improvement) keeps its Adam moments, but its
+        SGD velocity was reset when it stopped.
 
     momentum : float, default=0.9
         Momentum of 'sgd', in [0, 1).

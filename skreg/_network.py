@@ -132,7 +132,7 @@ def dropout_masks(shapes: list, rates: list, rngs: list, dtype, out: list | None
         Preallocated mask arrays, one per hidden layer.
     drawing : ndarray of bool, optional
         Members whose masks are drawn (default all); the others' generators
-        are left untouched and their masks hold arbitrary 0 / 1/(1-p) values.
+        are left untouched and their masks keep every unit.
 
     Returns
     -------
@@ -149,6 +149,8 @@ def dropout_masks(shapes: list, rates: list, rngs: list, dtype, out: list | None
         for k, rng in enumerate(rngs):
             if drawing is None or drawing[k]:
                 rng.random(dtype=mask.dtype, out=mask[k])
+            else:
+                mask[k] = 1.0  # kept: a fixed mask, not whatever the buffer held
         keep = 1.0 - rate
         np.multiply(mask >= rate, mask.dtype.type(1.0 / keep), out=mask)
         masks.append(mask)

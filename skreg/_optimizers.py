@@ -136,11 +136,11 @@ class Adam:
         self.member_scale[members] = 0
 
     def step(self, params: np.ndarray, grads: np.ndarray) -> None:
-        """Update ``params`` in place from ``grads`` (whose rows of frozen members are zeroed)."""
+        """Update ``params`` in place from ``grads`` (zero in the rows of frozen members)."""
         # Steps are counted per member: a frozen member's count stands still, so a
         # member's updates do not depend on which other members it trains beside.
         self.t += self.member_scale
-        decay_1, decay_2 = self._moment_decays(grads)
+        decay_1, decay_2 = self._moment_decays()
         work = self._work
         self.first_moment *= decay_1
         self.first_moment += grads
@@ -155,15 +155,14 @@ class Adam:
         work *= self._rate
         params -= work
 
-    def _moment_decays(self, grads: np.ndarray) -> tuple:
+    def _moment_decays(self) -> tuple:
         """``(beta_1, beta_2)``, or per-member factors of 1 that keep frozen members' moments as they are.
 
-        A frozen member's gradient row is zeroed, so ``m~ <- 1 * m~ + 0``.
+        The caller gives a frozen member a zero gradient row, so ``m~ <- 1 * m~ + 0``.
         """
         if self.member_scale.shape[0] == 1 or self.member_scale.all():
             return self.beta_1, self.beta_2
         frozen = self.member_scale == 0
-        grads[frozen[:, 0]] = 0
         dtype = self._work.dtype
         return np.where(frozen, 1.0, self.beta_1).astype(dtype), np.where(frozen, 1.0, self.beta_2).astype(dtype)
 

@@ -8,6 +8,7 @@ calls (``warm_start`` and ``partial_fit`` continue it).
 import contextlib
 import copy
 import functools
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -354,6 +355,10 @@ def train_step(X, Y, weight, state: TrainingState, config: TrainConfig, workspac
     n_weights = config.network.layout.n_weights
     if config.penalty.has_l2:
         apply_penalty_gradient(state.params, workspace.grads, n_weights, workspace.l2_factor, workspace.penalty_work)
+    if state.n_members > 1 and state.stopped.any():
+        # A frozen member's optimizer state stands still; its gradient, which
+        # may not even be finite (inf * 0 is NaN), must not reach it.
+        workspace.grads[state.stopped] = 0
     state.optimizer.step(state.params, workspace.grads)
     if config.penalty.has_l1:
         apply_l1_prox(state.params, state.optimizer, n_weights, workspace.l1_factor)
@@ -416,9 +421,11 @@ def run_epoch(data: TrainingData, state: TrainingState, config: TrainConfig, wor
             raise KeyboardInterrupt
         X, Y, weight = gather_batch(data, order[:, start : start + workspace.batch_size], workspace)
         guard.before_step(state.params)
+        training = ~state.stopped
         batch_loss = train_step(X, Y, weight, state, config, workspace)
         guard.after_step(state, batch_loss)
-        batch_weight = weight.sum(axis=-1)
+        # Only the batches a member trained on count towards its epoch loss.
+        batch_weight = np.add.reduce(weight, axis=-1) * training
         loss_sum += np.where(np.isfinite(batch_loss), batch_loss, 0.0) * batch_weight
         weight_sum += batch_weight
     state.samples_seen += order.shape[1]
@@ -653,37 +660,66 @@ def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = Fa
         finally:
             finished[index].set()
 
-    started = []
-    with _blas_controller().limit(limits=1):
+    waiting_for = []
+    with _blas_controller().limit(limits=1), _ctrl_c_sets(stop):
         try:
             for index in range(1, len(groups)):
-                threading.Thread(target=train_group, args=(index,), daemon=True).start()
-                started.append(finished[index])
+                # Waited for from before start(): start() may be interrupted after the thread runs.
+                waiting_for.append(finished[index])
+                _start_thread(train_group, index, finished[index])
             train_group(0)
         except BaseException:
-            # A helper could not start (or Ctrl-C came while starting one): stop the others.
             stop.set()
             raise
         finally:
-            _wait_interruptibly(started, stop)
+            _wait_interruptibly(waiting_for, stop)
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
     return concatenate_states(outcomes)
 
 
-def _wait_interruptibly(finished: list, stop: threading.Event) -> None:
-    """Wait until every event in ``finished`` is set, in short slices; a Ctrl-C meanwhile sets ``stop``.
+def _start_thread(target, index: int, finished: threading.Event) -> None:
+    """Start ``target(index)`` in a daemon thread; if it cannot start, mark it ``finished`` (nothing else will)."""
+    try:
+        threading.Thread(target=target, args=(index,), daemon=True).start()
+    except RuntimeError:
+        finished.set()
+        raise
 
-    A blocking wait would hold a Ctrl-C back until every group had finished
-    whenever the signal landed on another thread. Events, not
-    ``Thread.join``: an interrupted ``join`` can mark a running thread as
+
+@contextlib.contextmanager
+def _ctrl_c_sets(stop: threading.Event):
+    """While groups train side by side, Ctrl-C sets ``stop`` instead of raising KeyboardInterrupt.
+
+    Every group, the main thread's included, then stops at its next step as
+    if interrupted, whatever the main thread was doing when the signal came
+    (starting a thread, training, waiting). Only Python's default handler is
+    replaced, and only from the main thread (as ``side_by_side_groups`` ensures).
+    """
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _wait_interruptibly(finished: list, stop: threading.Event) -> None:
+    """Wait until every event in ``finished`` is set, in short slices; a KeyboardInterrupt meanwhile sets ``stop``.
+
+    Short slices let the main thread run the Ctrl-C handler (``_ctrl_c_sets``)
+    while it waits, even when the signal landed on another thread. Events,
+    not ``Thread.join``: an interrupted ``join`` can mark a running thread as
     finished (CPython issue 90882).
     """
     for event in finished:
-        while not event.is_set():
+        while True:
             try:
-                event.wait(timeout=0.1)
+                if event.wait(timeout=0.1):
+                    break
             except KeyboardInterrupt:
                 stop.set()
 

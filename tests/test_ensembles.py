@@ -595,6 +595,74 @@ def test_groups_side_by_side_train_on_one_blas_thread_each(regression, monkeypat
     assert seen == [{1}] * 4
 
 
+def test_ctrl_c_while_starting_the_other_groups(regression, monkeypatch):
+    """A SIGINT that comes while a helper thread starts stops every group, as one during training does."""
+    X, y = regression
+    params = {**SMALL, "n_estimators": 2, "max_iter": 200}
+    real_start = threading.Thread.start
+
+    def start(thread):
+        real_start(thread)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    with threadpool_limits(limits=2), pytest.warns(UserWarning, match="interrupted"):
+        model = RegularizedMLPRegressor(**params).fit(X, y)
+    monkeypatch.undo()
+    # The main thread never trained; the helper, already running when the signal came, stopped soon after.
+    assert model.estimators_[0].n_iter_ == 0 and model.estimators_[1].n_iter_ < params["max_iter"]
+    _assert_members_stopped_at_epoch_boundaries(model, X, y, params, monkeypatch)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_helper_that_cannot_start_fails_the_fit_cleanly(regression, monkeypatch):
+    X, y = regression
+    model = RegularizedMLPRegressor(**SMALL, n_estimators=2).fit(X, y)
+    before = [W.copy() for W in model.coefs_]
+    threads_before = threading.active_count()
+
+    def start(thread):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    with threadpool_limits(limits=2):
+        with pytest.raises(RuntimeError, match="can't start new thread"):
+            model.fit(X, y)
+        assert {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"} == {2}
+    monkeypatch.undo()
+    assert threading.active_count() == threads_before
+    for W, W_before in zip(model.coefs_, before, strict=True):
+        assert_array_equal(W, W_before)
+
+
+def test_a_frozen_member_with_a_non_finite_gradient_stays_as_it_stopped(regression, monkeypatch):
+    """Members that stopped still run forward and backward beside the others; an inf there must not reach them."""
+    X, y = regression
+    params = {**SMALL, "n_estimators": 3, "bootstrap": True, "n_iter_no_change": 2, "tol": 1e-2, "max_iter": 60,
+              "solver": "sgd", "learning_rate_init": 0.05}
+    reference = RegularizedMLPRegressor(**params).fit(X, y)
+    stopped_at = [member.n_iter_ for member in reference.estimators_]
+    assert len(set(stopped_at)) > 1, f"members should stop at different epochs, got {stopped_at}"
+    current = {}
+    original_step, original_gradient = skreg._training.train_step, skreg._training.data_term_and_gradient
+
+    def train_step(X, Y, weight, state, config, workspace):
+        current["state"] = state
+        return original_step(X, Y, weight, state, config, workspace)
+
+    def data_term_and_gradient(spec, params_, grads, *args, **kwargs):
+        loss = original_gradient(spec, params_, grads, *args, **kwargs)
+        grads[current["state"].stopped] = np.inf  # a stopped member's gradient overflows
+        return loss
+
+    monkeypatch.setattr(skreg._training, "train_step", train_step)
+    monkeypatch.setattr(skreg._training, "data_term_and_gradient", data_term_and_gradient)
+    model = RegularizedMLPRegressor(**params).fit(X, y)
+    monkeypatch.undo()
+    for left, right in zip(_weights(model), _weights(reference), strict=True):
+        assert_array_equal(left, right)
+
+
 WARM_START_AFTER_GROUPS = {
     "adam-dropout": {"dropout": 0.2},
     "sgd-invscaling": {"solver": "sgd", "learning_rate": "invscaling", "learning_rate_init": 0.05, "momentum": 0.9},

@@ -318,6 +318,16 @@ def test_dropout_masks_values_and_streams():
     assert_array_equal(again[0][0], masks[0][0])
 
 
+def test_dropout_masks_of_members_not_drawing_keep_every_unit_and_their_stream():
+    rngs = [np.random.default_rng([8, k]) for k in range(N_MEMBERS)]
+    buffer = np.full((N_MEMBERS, 50, 6), np.nan)  # whatever a fresh buffer holds
+    drawing = np.array([True] + [False] * (N_MEMBERS - 1))
+    mask = dropout_masks([buffer.shape], [0.4], rngs, np.float64, out=[buffer], drawing=drawing)[0]
+    assert_array_equal(mask[1:], 1.0 / 0.6)
+    untouched = np.random.default_rng([8, 1])
+    assert rngs[1].random() == untouched.random()
+
+
 # --------------------------------------------------------------------------
 # Optimizers and the proximal step, against their formulas
 # --------------------------------------------------------------------------
@@ -360,7 +370,9 @@ def test_adam_frozen_member(two_steps):
     frozen_at = params[1].copy(), optimizer.first_moment[1].copy(), optimizer.second_moment[1].copy()
     optimizer.freeze(np.array([False, True]))
     before = params[0].copy()
-    optimizer.step(params, g2.copy())
+    g2 = g2.copy()
+    g2[1] = 0  # the training loop gives frozen members a zero gradient
+    optimizer.step(params, g2)
     assert_array_equal(params[1], frozen_at[0])
     assert_array_equal(optimizer.first_moment[1], frozen_at[1])
     assert_array_equal(optimizer.second_moment[1], frozen_at[2])
