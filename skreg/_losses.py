@@ -100,14 +100,12 @@ def weighted_mean_loss(loss: str, Y: np.ndarray, P: np.ndarray, weight: np.ndarr
 
 
 def _weighted_sum(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """``sum_n values[..., n] * weight[..., n]``, for weights shared by all members or per member.
+    """``sum_n values[..., n] * weight[..., n]``; ``weight`` may lack the member axis (einsum broadcasts it).
 
     einsum, not a BLAS product: its sum runs in the same order for every
     member whatever their number, so member k's loss (and early-stopping
     decisions) do not depend on the ensemble's size.
     """
-    if weight.ndim < values.ndim:
-        return np.einsum("...n,n->...", values, weight)
     return np.einsum("...n,...n->...", values, weight)
 
 
