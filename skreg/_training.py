@@ -834,8 +834,6 @@ def _fit_lbfgs_members(data: TrainingData, state: TrainingState, config: TrainCo
     state.reached_max_iter = False
     try:
         for k, weight in enumerate(data.row_weights()):
-            if stop is not None and stop.is_set():
-                raise KeyboardInterrupt
             row, n_iter, curves[k], hit_limit = _lbfgs_member(data, config, state.params[k], weight, weight.sum(),
                                                               stop)
             if not np.all(np.isfinite(row)):
