@@ -102,21 +102,23 @@ colors = ["tab:gray"] + ["tab:blue"] * (len(rows) - 1)
 positions = np.arange(len(rows))
 fig, (ax_score, ax_zero, ax_epochs) = plt.subplots(1, 3, figsize=(13, 4), sharey=True,
                                                    gridspec_kw={"width_ratios": [1.2, 1, 1]})
-accuracies = np.array([row["accuracy"] for row in rows])
-ax_score.barh(positions, accuracies, color=colors)
-ax_score.set_xlim(max(0.0, accuracies.min() - 0.05), 1.0)
-ax_score.set_xlabel("test accuracy")
-ax_score.set_title("Test accuracy")
-for position, value in zip(positions, accuracies, strict=True):
-    ax_score.text(value, position, f" {value:.3f}", va="center", fontsize=9)
 
-zeros = np.array([row["zeros"] for row in rows])
-ax_zero.barh(positions, zeros, color=colors)
-ax_zero.set_xlim(0, 1.15)
-ax_zero.set_xlabel("share of weights exactly 0.0")
-ax_zero.set_title("Sparsity of the fitted weights")
-for position, value in zip(positions, zeros, strict=True):
-    ax_zero.text(value, position, f" {value:.0%}", va="center", fontsize=9)
+
+def labelled_bars(ax, values, value_format, xlim, xlabel, title):
+    """One horizontal bar per method, each labelled with its value."""
+    ax.barh(positions, values, color=colors)
+    ax.set_xlim(*xlim)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    for position, value in zip(positions, values, strict=True):
+        ax.text(value, position, f" {value:{value_format}}", va="center", fontsize=9)
+
+
+accuracies = np.array([row["accuracy"] for row in rows])
+labelled_bars(ax_score, accuracies, ".3f", (max(0.0, accuracies.min() - 0.05), 1.0), "test accuracy",
+              "Test accuracy")
+labelled_bars(ax_zero, np.array([row["zeros"] for row in rows]), ".0%", (0, 1.15), "share of weights exactly 0.0",
+              "Sparsity of the fitted weights")
 
 epochs = np.array([row["epochs"] for row in rows])
 ax_epochs.barh(positions, epochs, color=colors)
