@@ -67,6 +67,20 @@ def _mean_over_members(values: np.ndarray) -> float:
     return float(known.mean()) if known.size else float("nan")
 
 
+def _extend_means(previous: list | None, curve: list, start: int) -> list:
+    """Per-epoch means over members of ``curve``, given ``previous``, the means of its first ``start`` epochs.
+
+    A continued fit only appends epochs to the training curves, so each
+    epoch is summarised once, however long a stream of ``partial_fit``
+    calls grows (rebuilding the whole list made every call cost time
+    growing with the history). Without a usable ``previous`` every epoch
+    is summarised.
+    """
+    if previous is None or len(previous) != start:
+        previous, start = [], 0
+    return previous + [_mean_over_members(epoch) for epoch in curve[start:]]
+
+
 def _members_label(members: np.ndarray) -> str:
     """How ``verbose`` lines name a chunk or group of members."""
     return f"member {members[0]}" if len(members) == 1 else f"members {members[0]}-{members[-1]}"
@@ -369,14 +383,15 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             validation = self._out_of_bag_validation(X, Y, sample_weight, y, in_bag)
         data = TrainingData(X=X, Y=Y, sample_weight=sample_weight, member_rows=member_rows)
         initial_params = state.params.copy()
+        summarised = len(state.loss_curve) if continuing else 0  # epochs the fitted attributes already cover
         state = self._train(data, state, config, validation, incremental, parallel=not continuing)
         objective = self._fall_back_where_non_finite(state, initial_params, config, data)
         self._entropy = entropy
         self._fitted_optimizer_settings = self._optimizer_settings(config)
         if not incremental:
             self._fitted_monitor = self._monitor_settings(explicit_validation=X_val is not None)
-        self._set_fitted_attributes(state, config, objective)
-        self._set_ensemble_attributes(state, config, data, y, in_bag)
+        self._set_fitted_attributes(state, config, objective, summarised)
+        self._set_ensemble_attributes(state, config, data, y, in_bag, summarised)
         self._warn_about(state, incremental)
         return self
 
@@ -574,7 +589,12 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
     # Fitted state
     # ------------------------------------------------------------------
 
-    def _set_fitted_attributes(self, state, config: TrainConfig, objective: np.ndarray) -> None:
+    def _set_fitted_attributes(self, state, config: TrainConfig, objective: np.ndarray, summarised: int) -> None:
+        """Set the fitted attributes from the trained ``state``.
+
+        ``summarised`` epochs of the state's curves are already summarised by
+        the attributes of the call this one continues (0 for a fresh fit).
+        """
         layout = config.network.layout
         self._layout = layout
         self._training_state = state
@@ -587,11 +607,13 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         self.out_activation_ = config.network.output_activation
         self.n_iter_ = int(state.n_iter.max())
         self.t_ = int(state.samples_seen)
-        self.loss_curve_ = [_mean_over_members(epoch) for epoch in state.loss_curve]
+        self.loss_curve_ = self._extended_curve("loss_curve_", state.loss_curve, summarised)
         self.loss_ = float(np.mean(objective))
         recorded = bool(state.validation_loss_curve)
-        self.validation_loss_curve_ = [_mean_over_members(e) for e in state.validation_loss_curve] if recorded else None
-        self.validation_scores_ = [_mean_over_members(e) for e in state.validation_score_curve] if recorded else None
+        self.validation_loss_curve_ = (self._extended_curve("validation_loss_curve_", state.validation_loss_curve,
+                                                            summarised) if recorded else None)
+        self.validation_scores_ = (self._extended_curve("validation_scores_", state.validation_score_curve,
+                                                        summarised) if recorded else None)
         if self._stopped_on_validation(state):
             self.best_validation_score_ = _mean_over_members(self._best_scores(state))
             self.best_iteration_ = int(np.max(state.tracker.best_epoch)) if single else state.tracker.best_epoch
@@ -600,6 +622,10 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             self.best_validation_score_ = float(np.nanmax(self.validation_scores_)) if recorded else None
             self.best_iteration_ = None
             self.best_loss_ = None if state.tracker is None else -_mean_over_members(self._best_scores(state))
+
+    def _extended_curve(self, name: str, curve: list, summarised: int) -> list:
+        """The fitted curve ``name`` brought up to date with ``curve`` (see ``_extend_means``)."""
+        return _extend_means(getattr(self, name, None) if summarised else None, curve, summarised)
 
     @staticmethod
     def _best_scores(state) -> np.ndarray:
@@ -676,18 +702,16 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
                 setattr(member, name, getattr(self, name))
         return member
 
-    def _set_ensemble_attributes(self, state, config: TrainConfig, data: TrainingData, y, in_bag) -> None:
+    def _set_ensemble_attributes(self, state, config: TrainConfig, data: TrainingData, y, in_bag,
+                                 summarised: int) -> None:
         """``estimators_`` (views of the stacked weights), their rows, and the out-of-bag estimates."""
         coefs, intercepts = self._stacked_parameters()
+        earlier = getattr(self, "estimators_", None) if summarised else None
         self.estimators_ = []
         for k in range(state.n_members):
             member = self._member_estimator([W[k] for W in coefs], [b[k, 0] for b in intercepts])
-            trained = [epoch for epoch, active in enumerate(state.active_history) if active[k]]
             member.n_iter_ = int(state.n_iter[k])
-            member.loss_curve_ = [float(state.loss_curve[epoch][k]) for epoch in trained]
-            if state.validation_loss_curve:
-                member.validation_loss_curve_ = [float(state.validation_loss_curve[epoch][k]) for epoch in trained]
-                member.validation_scores_ = [float(state.validation_score_curve[epoch][k]) for epoch in trained]
+            self._set_member_curves(member, earlier[k] if earlier else None, state, k, summarised)
             if self._stopped_on_validation(state):
                 member.best_validation_score_ = float(state.tracker.best_score[k])
                 member.best_iteration_ = int(state.tracker.best_epoch[k])
@@ -700,6 +724,26 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         self._in_bag = in_bag
         oob_mean, n_out = self._out_of_bag_outputs(data.X, in_bag)
         self._set_out_of_bag(oob_mean, n_out, data.Y, y)
+
+    @staticmethod
+    def _set_member_curves(member, earlier, state, k: int, summarised: int) -> None:
+        """Member ``k``'s curves: its entries of the epochs it trained in.
+
+        ``earlier`` is the member as the continued call left it, whose curves
+        cover the first ``summarised`` epochs; a curve it lacks is built whole.
+        """
+        def trained_epochs(start):
+            return [epoch for epoch in range(start, len(state.active_history)) if state.active_history[epoch][k]]
+
+        def member_curve(name, curve):
+            before = getattr(earlier, name, None)
+            start = 0 if before is None else summarised
+            return (before or []) + [float(curve[epoch][k]) for epoch in trained_epochs(start)]
+
+        member.loss_curve_ = member_curve("loss_curve_", state.loss_curve)
+        if state.validation_loss_curve:
+            member.validation_loss_curve_ = member_curve("validation_loss_curve_", state.validation_loss_curve)
+            member.validation_scores_ = member_curve("validation_scores_", state.validation_score_curve)
 
     def _out_of_bag_outputs(self, X, in_bag) -> tuple:
         """Mean output of the members each training row was out of bag for, in row chunks."""

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import skreg._base
 import skreg._training
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
 from skreg._optimizers import SGD, Adam
@@ -79,3 +80,47 @@ def test_class_weight_keeps_float32_training_in_float32(regression, monkeypatch)
     monkeypatch.setattr(skreg._training, "train_step", recording_step)
     RegularizedMLPClassifier(**SMALL, class_weight="balanced").fit(X.astype(np.float32), y > 0)
     assert seen and all(dtypes == (np.float32, np.float32, np.float32) for dtypes in seen)
+
+
+def _count_curve_means(monkeypatch) -> list:
+    """Count the per-epoch means the estimator computes for its curves."""
+    calls = []
+    original = skreg._base._mean_over_members
+
+    def counting(values):
+        calls.append(1)
+        return original(values)
+
+    monkeypatch.setattr(skreg._base, "_mean_over_members", counting)
+    return calls
+
+
+@pytest.mark.parametrize("n_estimators", [1, 3])
+def test_partial_fit_summarises_only_the_epochs_it_adds(regression, monkeypatch, n_estimators):
+    # Rebuilding the whole curve on every call made a long stream of partial_fit calls quadratic.
+    X, y = regression
+    est = RegularizedMLPRegressor(hidden_layer_sizes=(4,), random_state=0, n_estimators=n_estimators)
+    for _ in range(20):
+        est.partial_fit(X, y)
+    calls = _count_curve_means(monkeypatch)
+    est.partial_fit(X, y)
+
+    assert len(est.loss_curve_) == 21
+    assert len(calls) == 1
+
+
+def test_continued_curves_equal_the_curves_of_one_fit(regression):
+    # Summaries extended call by call must equal those computed at once, members' curves included.
+    X, y = regression
+    params = {**SMALL, "n_estimators": 3, "bootstrap": True, "early_stopping": True, "n_iter_no_change": 2,
+              "tol": 1e-2, "max_iter": 30}
+    whole = RegularizedMLPRegressor(**params).fit(X, y)
+    stepped = RegularizedMLPRegressor(**{**params, "max_iter": 1, "warm_start": True})
+    for _ in range(whole.n_iter_):
+        stepped.fit(X, y)
+
+    assert stepped.loss_curve_ == whole.loss_curve_
+    assert stepped.validation_scores_ == whole.validation_scores_
+    for ours, theirs in zip(stepped.estimators_, whole.estimators_, strict=True):
+        assert ours.loss_curve_ == theirs.loss_curve_
+        assert ours.validation_loss_curve_ == theirs.validation_loss_curve_
