@@ -223,9 +223,10 @@ def lean_numpy_seconds(layer_units: tuple, batch: int, steps: int, dtype, member
 
     A lean step makes the matrix products of ``matrix_product_seconds`` and only the element-wise work
     that such a step cannot skip, each as one numpy call into a preallocated array: the bias adds, relu
-    and its derivative, the output residual, the bias gradients, the L2 gradient and adam's ten passes
-    over the parameters. It has no shuffling, batch gathering, loss value, divergence guard or other
-    bookkeeping, so it bounds from below what a numpy implementation of the same training can reach.
+    and its derivative, the output residual (its 1/B scale, on one column, left out), the bias
+    gradients, the L2 gradient (scale, then add) and adam's ten passes over the parameters. It has no
+    shuffling, batch gathering, loss value, divergence guard or other bookkeeping, so it bounds from
+    below what a numpy implementation of the same training can reach.
     Members run in groups side by side as in ``matrix_product_seconds``.
     """
     return _seconds_of_steps(layer_units, batch, steps, dtype, members, elementwise=True)
@@ -267,13 +268,14 @@ def _lean_step(layer_units: tuple, batch: int, dtype, members: int, elementwise:
     rng = np.random.default_rng(0)
     lead = (members,) if members > 1 else ()
     acts = [rng.standard_normal(lead + (batch, units)).astype(dtype) for units in layer_units]
-    deltas = [np.empty_like(A) for A in acts]
+    # Defined, finite values everywhere: without the element-wise work, the output delta is never written.
+    deltas = [rng.standard_normal(A.shape).astype(dtype) for A in acts]
     active = [np.empty(A.shape, dtype=bool) for A in acts]
     shapes = zip(layer_units[:-1], layer_units[1:], strict=True)
-    weights = [rng.standard_normal(lead + shape).astype(dtype) for shape in shapes]
+    weights = [(rng.standard_normal(lead + shape) / np.sqrt(shape[0])).astype(dtype) for shape in shapes]
     grads = [np.empty_like(W) for W in weights]
     biases = [rng.standard_normal(lead + (1, units)).astype(dtype) for units in layer_units[1:]]
-    bias_grads = [np.empty_like(b) for b in biases]
+    bias_grads = [np.zeros_like(b) for b in biases]
     target = rng.standard_normal(acts[-1].shape).astype(dtype)
     ones = np.ones((1, batch), dtype=dtype)
     n_params = sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:], strict=True))
@@ -309,7 +311,7 @@ def _lean_step(layer_units: tuple, batch: int, dtype, members: int, elementwise:
 
 
 class _LeanAdam:
-    """Adam's ten passes, plus the L2 gradient's one, over a flat parameter array (see ``_lean_step``)."""
+    """Adam's ten passes, plus the L2 gradient's two, over a flat parameter array (see ``_lean_step``)."""
 
     def __init__(self, lead: tuple, n_params: int, dtype):
         self.params = np.full(lead + (n_params,), 0.1, dtype=dtype)
@@ -317,7 +319,8 @@ class _LeanAdam:
             np.full_like(self.params, 0.01) for _ in range(5))
 
     def step(self) -> None:
-        np.add(self.grads, self.params, out=self.grads)  # the L2 gradient
+        np.multiply(self.params, 1e-4, out=self.work)  # the L2 gradient, (alpha / S) W ...
+        np.add(self.grads, self.work, out=self.grads)  # ... added to the data term's
         np.multiply(self.first, 0.9, out=self.first)
         np.add(self.first, self.grads, out=self.first)
         np.multiply(self.grads, self.grads, out=self.work)
