@@ -383,7 +383,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             validation = self._out_of_bag_validation(X, Y, sample_weight, y, in_bag)
         data = TrainingData(X=X, Y=Y, sample_weight=sample_weight, member_rows=member_rows)
         initial_params = state.params.copy()
-        summarised = len(state.loss_curve) if continuing else 0  # epochs the fitted attributes already cover
+        # Epochs the fitted curves already summarise; a pickle from before this record rebuilds them whole.
+        summarised = getattr(self, "_summarised_epochs", 0) if continuing else 0
         state = self._train(data, state, config, validation, incremental, parallel=not continuing)
         objective = self._fall_back_where_non_finite(state, initial_params, config, data)
         self._entropy = entropy
@@ -608,6 +609,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         self.n_iter_ = int(state.n_iter.max())
         self.t_ = int(state.samples_seen)
         self.loss_curve_ = self._extended_curve("loss_curve_", state.loss_curve, summarised)
+        self._summarised_epochs = len(state.loss_curve)
         self.loss_ = float(np.mean(objective))
         recorded = bool(state.validation_loss_curve)
         self.validation_loss_curve_ = (self._extended_curve("validation_loss_curve_", state.validation_loss_curve,

@@ -488,13 +488,19 @@ def record_validation(state: TrainingState, validate) -> None:
     The validation curves stay aligned with ``loss_curve`` epoch for epoch,
     whichever calls (``fit``, ``partial_fit``, warm starts) had validation data.
     """
+    pad_validation_curves(state, len(state.loss_curve) - 1)
     missing = np.full(state.n_members, np.nan)
-    while len(state.validation_loss_curve) < len(state.loss_curve) - 1:
-        state.validation_loss_curve.append(missing)
-        state.validation_score_curve.append(missing)
     val_loss, val_score = validate(state.params) if validate is not None else (missing, missing)
     state.validation_loss_curve.append(val_loss)
     state.validation_score_curve.append(val_score)
+
+
+def pad_validation_curves(state: TrainingState, n_epochs: int) -> None:
+    """Give the epochs up to ``n_epochs`` that had no validation set NaN validation entries."""
+    missing = np.full(state.n_members, np.nan)
+    while len(state.validation_loss_curve) < n_epochs:
+        state.validation_loss_curve.append(missing)
+        state.validation_score_curve.append(missing)
 
 
 def report_epoch(state: TrainingState, active_before: np.ndarray, started: float, label: str = "") -> None:
@@ -596,7 +602,17 @@ def train_members(data: TrainingData, state: TrainingState, config: TrainConfig,
 
     A module-level function so that parallel workers (joblib, dask) can run
     it on a chunk of members.
+
+    Without a ``stop`` event (one group, trained alone), a Ctrl-C from the
+    main thread sets one: training stops at the next step, never halfway
+    through an epoch's bookkeeping (curves, validation, stopping record).
     """
+    if stop is None:
+        stop = threading.Event()
+        with _ctrl_c_sets(stop):
+            state = train_members(data, state, config, validate, incremental, stop, label)
+        state.interrupted |= stop.is_set()  # Ctrl-C after the last step: nothing to undo, but it was pressed
+        return state
     if config.solver == "lbfgs":
         return fit_lbfgs(data, state, config, stop)
     return fit_stochastic(data, state, config, validate, max_epochs=1 if incremental else None,
@@ -690,14 +706,16 @@ def _start_thread(target, index: int, finished: threading.Event) -> None:
 
 @contextlib.contextmanager
 def _ctrl_c_sets(stop: threading.Event):
-    """While groups train side by side, Ctrl-C sets ``stop`` instead of raising KeyboardInterrupt.
+    """While members train, Ctrl-C sets ``stop`` instead of raising KeyboardInterrupt.
 
     Every group, the main thread's included, then stops at its next step as
     if interrupted, whatever the main thread was doing when the signal came
-    (starting a thread, training, waiting). Only Python's default handler is
-    replaced, and only from the main thread (as ``side_by_side_groups`` ensures).
+    (starting a thread, training, waiting, an epoch's bookkeeping). Only
+    Python's default handler is replaced, and only in the main thread (the
+    only one that receives signals, and the only one allowed to set handlers).
     """
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if not in_main_thread or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         yield
         return
     previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
@@ -851,4 +869,6 @@ def _fit_lbfgs_members(data: TrainingData, state: TrainingState, config: TrainCo
         state.loss_curve.append(np.array([curve[min(iteration, len(curve) - 1)] if curve else np.nan
                                           for curve in curves]))
         state.active_history.append(np.array([iteration < len(curve) for curve in curves]))
+    if state.validation_loss_curve:
+        pad_validation_curves(state, len(state.loss_curve))
     return state

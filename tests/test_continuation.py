@@ -124,3 +124,34 @@ def test_continued_curves_equal_the_curves_of_one_fit(regression):
     for ours, theirs in zip(stepped.estimators_, whole.estimators_, strict=True):
         assert ours.loss_curve_ == theirs.loss_curve_
         assert ours.validation_loss_curve_ == theirs.validation_loss_curve_
+
+
+def test_lbfgs_warm_start_after_validated_epochs_keeps_the_curves_aligned(regression):
+    # L-BFGS records no validation: its epochs get NaN entries, as stochastic epochs without validation do.
+    X, y = regression
+    est = RegularizedMLPRegressor(**SMALL, early_stopping=True, warm_start=True).fit(X, y)
+    validated = len(est.loss_curve_)
+    est.set_params(solver="lbfgs", early_stopping=False).fit(X, y)
+
+    assert len(est.validation_loss_curve_) == len(est.validation_scores_) == len(est.loss_curve_) > validated
+    assert np.isnan(est.validation_loss_curve_[validated:]).all()
+    assert np.isfinite(est.validation_loss_curve_[:validated]).all()
+    member = est.estimators_[0]
+    assert len(member.validation_loss_curve_) == len(member.loss_curve_)
+
+
+def test_curves_pickled_without_their_summary_record_are_rebuilt(regression):
+    # Pickles from before the curves were extended call by call (some with other summaries) are rebuilt whole.
+    X, y = regression
+    est = RegularizedMLPRegressor(**SMALL, n_estimators=2, warm_start=True).fit(X, y)
+    state = est.__getstate__()
+    del state["_summarised_epochs"]
+    state["loss_curve_"] = [float("nan")] * len(state["loss_curve_"])
+    state["estimators_"][0].loss_curve_ = [float("nan")] * len(state["estimators_"][0].loss_curve_)
+    loaded = RegularizedMLPRegressor.__new__(RegularizedMLPRegressor)
+    loaded.__setstate__(state)
+    loaded.fit(X, y)
+
+    assert len(loaded.loss_curve_) == 2 * SMALL["max_iter"]
+    assert np.isfinite(loaded.loss_curve_).all()
+    assert np.isfinite(loaded.estimators_[0].loss_curve_).all()

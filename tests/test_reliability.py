@@ -17,6 +17,7 @@ import os
 import pickle
 import re
 import signal
+import time
 import tracemalloc
 import warnings
 from collections import Counter
@@ -548,6 +549,36 @@ def test_keyboard_interrupt_during_lbfgs_keeps_finite_weights(data, monkeypatch,
     reference = RegularizedMLPRegressor(**params).fit(data["X"], data["regression"])
     for W, W_reference in zip(_weights(estimator), _weights(reference), strict=True):
         assert_array_equal(W[0], W_reference[0])
+
+
+@pytest.mark.parametrize("n_estimators", [1, 3])
+def test_ctrl_c_outside_a_step_stops_the_fit_at_the_next_step(data, n_estimators, monkeypatch, one_group):
+    """SIGINT while epoch 3 is validated: its bookkeeping completes, and the fit stops at epoch 4's first step.
+
+    An interruption landing inside the per-epoch bookkeeping left curves of different lengths behind.
+    """
+    params = {**SMALL, "early_stopping": True, "n_iter_no_change": 50, "max_iter": 30,
+              "n_estimators": n_estimators}
+    X, y = data["X"], data["regression"]
+    original = skreg._training.record_validation
+    calls = {"n": 0}
+
+    def ctrl_c_on_third_call(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)  # the signal is handled here, mid-bookkeeping
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(skreg._training, "record_validation", ctrl_c_on_third_call)
+    with pytest.warns(UserWarning, match="interrupted"):
+        estimator = RegularizedMLPRegressor(**params).fit(X, y)
+    monkeypatch.undo()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert estimator.n_iter_ == 3
+    assert len(estimator.loss_curve_) == len(estimator.validation_loss_curve_) == 3
+    assert all(len(member.validation_scores_) == 3 for member in estimator.estimators_)
+    _assert_same_weights(estimator, RegularizedMLPRegressor(**{**params, "max_iter": 3}).fit(X, y))
 
 
 @pytest.mark.parametrize("n_estimators", [1, 3])
