@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import train_test_split
-from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
+from sklearn.utils._param_validation import Interval, Options, RealNotInt, StrOptions
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
@@ -117,15 +117,15 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         "tol": [Interval(Real, 0, None, closed="left")],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
-        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
         "nesterovs_momentum": ["boolean"],
         "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "scoring": [StrOptions(set(get_scorer_names())), callable, None],
         "beta_1": [Interval(Real, 0, 1, closed="left")],
         "beta_2": [Interval(Real, 0, 1, closed="left")],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
         "bootstrap": ["boolean"],
@@ -392,7 +392,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         if not incremental:
             self._fitted_monitor = self._monitor_settings(explicit_validation=X_val is not None)
         self._set_fitted_attributes(state, config, objective, summarised)
-        self._set_ensemble_attributes(state, config, data, y, in_bag, summarised)
+        self._set_ensemble_attributes(state, data, y, in_bag, objective, summarised)
         self._warn_about(state, incremental)
         return self
 
@@ -679,6 +679,12 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         if state.interrupted:
             warnings.warn("Training interrupted by the user; the last complete epoch's (or best) weights "
                           "were kept.", UserWarning, stacklevel=3)
+        failures = getattr(state, "solver_failures", {})
+        if failures:
+            first = next(iter(failures.values()))
+            warnings.warn(
+                f"L-BFGS failed to converge for {len(failures)} of {state.n_members} network(s) ({first}); "
+                "scale the inputs (e.g. StandardScaler) or try solver='adam'.", ConvergenceWarning, stacklevel=3)
         if state.reached_max_iter and not incremental:
             solver = "L-BFGS" if self.solver == "lbfgs" else "Stochastic Optimizer"
             warnings.warn(f"{solver}: Maximum iterations ({self.max_iter}) reached and the optimization "
@@ -704,7 +710,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
                 setattr(member, name, getattr(self, name))
         return member
 
-    def _set_ensemble_attributes(self, state, config: TrainConfig, data: TrainingData, y, in_bag,
+    def _set_ensemble_attributes(self, state, data: TrainingData, y, in_bag, objective: np.ndarray,
                                  summarised: int) -> None:
         """``estimators_`` (views of the stacked weights), their rows, and the out-of-bag estimates."""
         coefs, intercepts = self._stacked_parameters()
@@ -713,10 +719,10 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         for k in range(state.n_members):
             member = self._member_estimator([W[k] for W in coefs], [b[k, 0] for b in intercepts])
             member.n_iter_ = int(state.n_iter[k])
+            member.t_ = int(state.samples_seen)
+            member.loss_ = float(objective[k])
             self._set_member_curves(member, earlier[k] if earlier else None, state, k, summarised)
-            if self._stopped_on_validation(state):
-                member.best_validation_score_ = float(state.tracker.best_score[k])
-                member.best_iteration_ = int(state.tracker.best_epoch[k])
+            self._set_member_best(member, state, k)
             self.estimators_.append(member)
         self.estimators_samples_ = list(data.member_rows)
         for name in ("_in_bag", "_oob_residuals", "oob_score_", "oob_prediction_", "oob_decision_function_"):
@@ -743,9 +749,22 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             return (before or []) + [float(curve[epoch][k]) for epoch in trained_epochs(start)]
 
         member.loss_curve_ = member_curve("loss_curve_", state.loss_curve)
+        member.validation_loss_curve_ = member.validation_scores_ = None
         if state.validation_loss_curve:
             member.validation_loss_curve_ = member_curve("validation_loss_curve_", state.validation_loss_curve)
             member.validation_scores_ = member_curve("validation_scores_", state.validation_score_curve)
+
+    def _set_member_best(self, member, state, k: int) -> None:
+        """Member ``k``'s ``best_*`` attributes, by the estimator's own rules (``_set_fitted_attributes``)."""
+        best = None if state.tracker is None else float(self._best_scores(state)[k])
+        if self._stopped_on_validation(state):
+            member.best_validation_score_, member.best_iteration_ = best, int(state.tracker.best_epoch[k])
+            member.best_loss_ = None
+            return
+        finite_scores = [score for score in member.validation_scores_ or [] if np.isfinite(score)]
+        member.best_validation_score_ = max(finite_scores) if finite_scores else None
+        member.best_iteration_ = None
+        member.best_loss_ = None if best is None else -best
 
     def _out_of_bag_outputs(self, X, in_bag) -> tuple:
         """Mean output of the members each training row was out of bag for, in row chunks."""

@@ -169,7 +169,8 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
         sample_weight : array-like of shape (n_samples,), default=None
         classes : array-like of shape (n_classes,), default=None
-            All the classes, required on the first call and ignored after.
+            All the classes, required on the first call; later calls may
+            pass them again, but not other ones.
 
         Returns
         -------
@@ -178,6 +179,9 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
         first_call = not hasattr(self, "_training_state")
         if first_call and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
+        if not first_call and classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(f"classes={np.unique(classes).tolist()} is not the same as on the first call to "
+                             f"partial_fit, {self.classes_.tolist()}.")
         return self._fit(X, y, sample_weight, incremental=True, classes=classes if first_call else None)
 
     def _prepare_y(self, y):
@@ -192,7 +196,9 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
             raise TypeError(f"y mixes labels of different types (e.g. strings and numbers): {error}") from error
         if first_call:
             self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(y if classes is None else classes)
+            # Multilabel y names its labels by column: it, not ``classes``, tells the binarizer so.
+            multilabel = type_of_target(y).startswith("multilabel")
+            self._label_binarizer.fit(y if classes is None or multilabel else classes)
             self.classes_ = self._label_binarizer.classes_
         if not self._label_binarizer.y_type_.startswith("multilabel"):
             # LabelBinarizer would encode an unknown label as an all-zero target.

@@ -73,7 +73,7 @@ hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         SGD velocity was reset when it stopped.
 
     momentum : float, default=0.9
-        Momentum of 'sgd', in [0, 1).
+        Momentum of 'sgd', in [0, 1].
 
     nesterovs_momentum : bool, default=True
         Whether 'sgd' uses Nesterov's momentum.
@@ -86,7 +86,7 @@ hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         out-of-bag rows instead.
 
     validation_fraction : float, default=0.1
-        Share of the training rows held out for early stopping.
+        Share of the training rows held out for early stopping, in [0, 1).
 
     scoring : str, callable or None, default=None
         What early stopping monitors: None for the validation loss (the data
@@ -102,8 +102,8 @@ hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
     epsilon : float, default=1e-8
         Adam's numerical stability constant.
 
-    n_iter_no_change : int, default=10
-        Patience, in epochs, of the stopping rule.
+    n_iter_no_change : int or np.inf, default=10
+        Patience, in epochs, of the stopping rule; ``np.inf`` never stops early.
 
     max_fun : int, default=15000
         Maximum number of objective evaluations of 'lbfgs'.

@@ -239,7 +239,8 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         confidence_level : float, default=0.9
-            Target coverage, in (0, 1).
+            Target coverage, in (0, 1); at least 0.5 for 'jackknife+ab',
+            whose guarantee is empty below it and whose bounds can cross.
         method : {'jackknife+ab', 'percentile'}, default='jackknife+ab'
             'jackknife+ab': a prediction interval for a *new observation* y,
             by jackknife+-after-bootstrap (Kim, Xu & Barber, 2020) from the
@@ -267,6 +268,9 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
         if not 0 < confidence_level < 1:
             raise ValueError(f"confidence_level must be in (0, 1), got {confidence_level!r}.")
         if method == "jackknife+ab":
+            if confidence_level < 0.5:
+                raise ValueError(f"method='jackknife+ab' needs confidence_level >= 0.5, got {confidence_level!r}: "
+                                 "below it the interval's bounds can cross.")
             interval = self._jackknife_interval(X, confidence_level)
         elif method == "percentile":
             if len(self.estimators_) < 2:

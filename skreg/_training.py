@@ -143,6 +143,8 @@ class TrainingState:
     diverged: np.ndarray = None
     interrupted: bool = False
     reached_max_iter: bool = False
+    # L-BFGS-B's message for each member whose optimisation ended abnormally (line search failure, ...).
+    solver_failures: dict = field(default_factory=dict)
 
     @property
     def n_members(self) -> int:
@@ -226,6 +228,7 @@ def concatenate_states(states: list) -> TrainingState:
         diverged=stack("diverged"),
         interrupted=any(state.interrupted for state in states),
         reached_max_iter=any(state.reached_max_iter for state in states),
+        solver_failures=_renumbered_failures(states),
     )
     template = next((state.tracker for state in states if state.tracker is not None), None)
     if template is not None:
@@ -239,6 +242,15 @@ def concatenate_states(states: list) -> TrainingState:
         merged.best_params = np.concatenate(
             [state.params if state.best_params is None else state.best_params for state in states])
     return merged
+
+
+def _renumbered_failures(states: list) -> dict:
+    """The states' ``solver_failures``, keyed by member index in the concatenated state."""
+    failures, offset = {}, 0
+    for state in states:
+        failures.update({offset + k: message for k, message in getattr(state, "solver_failures", {}).items()})
+        offset += state.n_members
+    return failures
 
 
 def make_optimizer(config: TrainConfig, shape, dtype):
@@ -758,7 +770,9 @@ def _join_l1(theta: np.ndarray, n_weights: int) -> np.ndarray:
 
 def _lbfgs_member(data: TrainingData, config: TrainConfig, row: np.ndarray, weight: np.ndarray,
                   total_weight: float, stop: threading.Event | None = None) -> tuple:
-    """Minimise one member's J with L-BFGS-B; returns ``(row, n_iter, loss_curve, hit_iteration_limit)``.
+    """Minimise one member's J with L-BFGS-B; returns ``(row, n_iter, loss_curve, result)``.
+
+    ``result`` is SciPy's ``OptimizeResult`` (its ``status`` says how the optimisation ended).
 
     With an L1 part, every weight is split as ``w = w+ - w-`` with
     ``w+, w- >= 0`` (bounds L-BFGS-B handles exactly), turning ``|w|`` into
@@ -798,7 +812,7 @@ def _lbfgs_member(data: TrainingData, config: TrainConfig, row: np.ndarray, weig
         options={"maxfun": config.max_fun, "maxiter": config.max_iter, "gtol": config.tol},
     )
     theta = _join_l1(result.x, n_weights) if split else result.x
-    return theta.astype(dtype), result.nit, curve, result.status == 1
+    return theta.astype(dtype), result.nit, curve, result
 
 
 @contextlib.contextmanager
@@ -850,17 +864,19 @@ def _fit_lbfgs_members(data: TrainingData, state: TrainingState, config: TrainCo
                        stop: threading.Event | None) -> TrainingState:
     curves = [[] for _ in range(state.n_members)]
     state.reached_max_iter = False
+    state.solver_failures = {}
     try:
         for k, weight in enumerate(data.row_weights()):
-            row, n_iter, curves[k], hit_limit = _lbfgs_member(data, config, state.params[k], weight, weight.sum(),
-                                                              stop)
+            row, n_iter, curves[k], result = _lbfgs_member(data, config, state.params[k], weight, weight.sum(), stop)
             if not np.all(np.isfinite(row)):
                 state.diverged[k] = True
                 curves[k] = []
                 continue
             state.params[k] = row
-            state.n_iter[k] = n_iter
-            state.reached_max_iter |= hit_limit
+            state.n_iter[k] += n_iter  # a warm start counts on, as loss_curve does
+            state.reached_max_iter |= result.status == 1
+            if result.status not in (0, 1):
+                state.solver_failures[k] = f"status={result.status}: {str(result.message).rstrip(': ')}"
     except KeyboardInterrupt:
         state.interrupted = True
         if stop is not None:

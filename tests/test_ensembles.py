@@ -422,6 +422,11 @@ def test_interval_errors(regression):
     for level in [0.0, 1.0, 1.5, -0.2]:
         with pytest.raises(ValueError, match="confidence_level"):
             ensemble.predict_interval(X, confidence_level=level)
+    # Below 0.5 jackknife+ab's bounds can cross (its guarantee, 2 * level - 1, is empty there).
+    with pytest.raises(ValueError, match="confidence_level >= 0.5"):
+        ensemble.predict_interval(X, confidence_level=0.3)
+    band = ensemble.predict_interval(X, confidence_level=0.3, method="percentile")
+    assert np.all(band[:, 0] <= band[:, 1])
 
 
 def test_interval_warns_about_rows_never_out_of_bag(regression):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import expit, softmax
-from sklearn.datasets import make_classification, make_regression
+from sklearn.datasets import load_breast_cancer, make_classification, make_regression
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
@@ -348,7 +348,7 @@ INVALID_PARAMETERS = [
     ("learning_rate", "cosine"),
     ("learning_rate_init", 0.0),
     ("max_iter", 0),
-    ("momentum", 1.0),
+    ("momentum", 1.5),
     ("validation_fraction", 1.0),
     ("beta_1", 1.0),
     ("n_iter_no_change", 0),
@@ -499,3 +499,75 @@ def test_pickle_round_trip(cls, config, data):
     for W_restored, W in zip(restored.coefs_, model.coefs_, strict=True):
         assert_array_equal(W_restored, W)
     assert restored.get_params() == model.get_params()
+
+
+# --------------------------------------------------------------------------
+# Behaviours of scikit-learn's MLP that code written for it relies on
+# --------------------------------------------------------------------------
+
+def test_partial_fit_learns_multilabel_targets(data):
+    X, Y = data["X"], data["multilabel"]
+    model = RegularizedMLPClassifier(**SMALL)
+    model.partial_fit(X, Y, classes=[0, 1, 2])
+    model.partial_fit(X, Y)
+    assert_array_equal(model.classes_, [0, 1, 2])
+    assert model.predict(X).shape == Y.shape
+    assert model.predict_proba(X).shape == Y.shape
+
+
+def test_partial_fit_refuses_other_classes_than_the_first_call(data):
+    X, y = data["X"], data["multiclass"]
+    model = RegularizedMLPClassifier(**SMALL).fit(X, y)
+    model.partial_fit(X, y, classes=[2, 0, 1])  # the same classes, in any order
+    with pytest.raises(ValueError, match=r"classes=\[0, 1\] is not the same"):
+        model.partial_fit(X, y, classes=[0, 1])
+
+
+@pytest.mark.parametrize("params", [{"n_iter_no_change": np.inf}, {"validation_fraction": 0.0},
+                                    {"solver": "sgd", "momentum": 1.0}])
+def test_accepts_the_parameter_values_scikit_learn_accepts(data, params):
+    model = RegularizedMLPRegressor(**{**SMALL, "max_iter": 5, "learning_rate_init": 1e-4}, **params)
+    with pytest.warns(Warning, match="Maximum iterations"):
+        model.fit(data["X"], data["regression"])
+    assert model.n_iter_ == 5
+
+
+def test_infinite_patience_never_stops_early(data):
+    params = {**SMALL, "max_iter": 60, "tol": 10.0, "n_iter_no_change": np.inf}
+    with pytest.warns(Warning, match="Maximum iterations"):
+        model = RegularizedMLPRegressor(**params).fit(data["X"], data["regression"])
+    assert model.n_iter_ == 60
+    assert RegularizedMLPRegressor(**{**params, "n_iter_no_change": 2}).fit(data["X"], data["regression"]).n_iter_ < 60
+
+
+def test_lbfgs_that_fails_says_so():
+    # Unscaled features (up to ~4000) make the first line search fail: SciPy's status 2, ABNORMAL.
+    X, y = load_breast_cancer(return_X_y=True)
+    with pytest.warns(Warning, match=r"L-BFGS failed to converge for 1 of 1 network\(s\) \(status=2"):
+        model = RegularizedMLPClassifier(solver="lbfgs", hidden_layer_sizes=(10,), random_state=1).fit(X, y)
+    assert model.n_iter_ < 5
+
+
+def test_lbfgs_warm_start_counts_its_iterations_on(data):
+    model = RegularizedMLPRegressor(**{**SMALL, "solver": "lbfgs", "max_iter": 10}, warm_start=True)
+    with pytest.warns(Warning, match="Maximum iterations"):
+        model.fit(data["X"], data["regression"])
+    with pytest.warns(Warning, match="Maximum iterations"):
+        model.fit(data["X"], data["regression"])
+    assert model.n_iter_ == len(model.loss_curve_) == 20
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_ensemble_members_have_the_fitted_attributes_of_a_single_network(data, early_stopping):
+    X, y = data["X"], data["regression"]
+    params = {**SMALL, "early_stopping": early_stopping, "validation_fraction": 0.3}
+    ensemble = RegularizedMLPRegressor(**params, n_estimators=3).fit(X, y)
+    single = RegularizedMLPRegressor(**params).fit(X, y)
+    for member in ensemble.estimators_:
+        for name in ("loss_", "t_", "best_loss_", "validation_scores_", "best_validation_score_", "n_iter_"):
+            assert (getattr(member, name) is None) == (getattr(single, name) is None), name
+    assert_allclose(np.mean([member.loss_ for member in ensemble.estimators_]), ensemble.loss_, rtol=1e-12)
+    assert ensemble.estimators_[0].t_ == ensemble.t_
+    if not early_stopping:
+        assert_allclose(np.mean([member.best_loss_ for member in ensemble.estimators_]), ensemble.best_loss_,
+                        rtol=1e-12)
