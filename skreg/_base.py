@@ -81,6 +81,24 @@ def _extend_means(previous: list | None, curve: list, start: int) -> list:
     return previous + [_mean_over_members(epoch) for epoch in curve[start:]]
 
 
+def _score(scorer, estimator, X, y, weight: np.ndarray) -> float:
+    """``scorer(estimator, X, y)``, given ``sample_weight`` only when the weights are not all equal.
+
+    A plain ``scorer(estimator, X, y)`` callable (documented for ``scoring``)
+    then works whenever the weights carry no information; with real weights
+    it must accept them, and says so if it does not.
+    """
+    if np.all(weight == weight[0]):
+        return scorer(estimator, X, y)
+    try:
+        return scorer(estimator, X, y, sample_weight=weight)
+    except TypeError as error:
+        if "sample_weight" not in str(error):
+            raise
+        raise TypeError(f"The scoring callable must accept sample_weight when the validation rows are weighted: "
+                        f"{error}") from error
+
+
 def _members_label(members: np.ndarray) -> str:
     """How ``verbose`` lines name a chunk or group of members."""
     return f"member {members[0]}" if len(members) == 1 else f"members {members[0]}-{members[-1]}"
@@ -581,7 +599,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
                 rows = np.flatnonzero(weight > 0)
                 member_coefs, member_intercepts = network.layout.views(params[k : k + 1])
                 member = self._member_estimator([W[0] for W in member_coefs], [b[0, 0] for b in member_intercepts])
-                scores.append(scorer(member, X_val[rows], y_val[rows], sample_weight=weight[rows]))
+                scores.append(_score(scorer, member, X_val[rows], y_val[rows], weight[rows]))
             return loss, np.asarray(scores, dtype=np.float64)
 
         return validate

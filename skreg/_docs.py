@@ -91,7 +91,8 @@ hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
     scoring : str, callable or None, default=None
         What early stopping monitors: None for the validation loss (the data
         term, without the penalty), or any scikit-learn scorer name or
-        callable ``scorer(estimator, X, y)``.
+        callable ``scorer(estimator, X, y)``; with unequal sample weights on
+        the validation rows it is also given ``sample_weight``.
 
     beta_1 : float, default=0.9
         Adam's decay rate of the first moment, in [0, 1).

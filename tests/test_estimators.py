@@ -571,3 +571,16 @@ def test_ensemble_members_have_the_fitted_attributes_of_a_single_network(data, e
     if not early_stopping:
         assert_allclose(np.mean([member.best_loss_ for member in ensemble.estimators_]), ensemble.best_loss_,
                         rtol=1e-12)
+
+
+def test_a_plain_callable_scores_early_stopping(data):
+    X, y = data["X"], data["multiclass"]
+
+    def accuracy(estimator, X, y):
+        return float(np.mean(estimator.predict(X) == y))
+
+    model = RegularizedMLPClassifier(**SMALL, early_stopping=True, validation_fraction=0.3, scoring=accuracy)
+    model.fit(X, y)
+    assert all(0 <= score <= 1 for score in model.validation_scores_)
+    with pytest.raises(TypeError, match="must accept sample_weight"):
+        model.fit(X, y, sample_weight=data["sample_weight"])

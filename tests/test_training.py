@@ -159,7 +159,7 @@ def test_early_stopping_on_a_split_validates_on_held_out_rows(cls, problem):
     for X_call, y_call, _ in scorer.calls:
         assert_array_equal(X_call, X_held)
         assert_array_equal(y_call, y_held)
-    assert_array_equal(weight_held, np.ones(len(y_held)))
+    assert weight_held is None  # unweighted rows: the scorer is called as scorer(estimator, X, y)
     # The held-out rows are ceil(20%) of the training rows, and no member trains on them.
     held = np.flatnonzero((X[:, None, :] == X_held[None]).all(axis=2).any(axis=1))
     assert len(held) == len(y_held) == int(np.ceil(0.2 * len(y)))
@@ -225,7 +225,7 @@ def test_explicit_validation_set_is_exactly_what_is_scored(cls, problem):
     for X_call, y_call, weight_call in scorer.calls:
         assert_array_equal(X_call, X_val)
         assert_array_equal(y_call, y_val)
-        assert_array_equal(weight_call, np.ones(len(y_val)))
+        assert weight_call is None
     # Every training row is trained on: nothing was split off.
     assert_array_equal(model.estimators_samples_[0], np.arange(len(y)))
 
