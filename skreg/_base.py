@@ -41,8 +41,8 @@ from skreg._training import (
 from skreg._uncertainty import out_of_bag_mean
 from skreg._version import __version__
 
-# Rows per chunk when predicting: memory beyond the result stays bounded.
-PREDICT_CHUNK_ROWS = 4096
+# Rows per chunk of out-of-bag bookkeeping: the members' outputs on a chunk stay bounded.
+OUT_OF_BAG_CHUNK_ROWS = 4096
 
 
 def _adam_moments_from_0_1(training_state) -> None:
@@ -588,8 +588,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
 
         def validate(params):
             coefs, intercepts = network.layout.views(params)
-            output = predict_members(X_val, coefs, intercepts, network.activation, network.output_activation,
-                                     PREDICT_CHUNK_ROWS)
+            output = predict_members(X_val, coefs, intercepts, network.activation, network.output_activation)
             loss = weighted_mean_loss(network.loss, Y_val, output, weight_val)
             if scorer is None:
                 return loss, -loss
@@ -666,7 +665,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         weight = data.row_weights()
         with np.errstate(all="ignore"):
             output = predict_members(data.X, coefs, intercepts, config.network.activation,
-                                     config.network.output_activation, PREDICT_CHUNK_ROWS)
+                                     config.network.output_activation)
             loss = weighted_mean_loss(config.network.loss, data.Y, output, weight)
             return penalised_loss(loss, params, config, weight.sum(axis=1, dtype=np.float64))
 
@@ -790,10 +789,9 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         n = X.shape[0]
         mean = np.empty((n, self.n_outputs_), dtype=coefs[0].dtype)
         n_out = np.empty(n)
-        for start in range(0, n, PREDICT_CHUNK_ROWS):
-            stop = min(start + PREDICT_CHUNK_ROWS, n)
-            outputs = predict_members(X[start:stop], coefs, intercepts, self.activation, self.out_activation_,
-                                      PREDICT_CHUNK_ROWS)
+        for start in range(0, n, OUT_OF_BAG_CHUNK_ROWS):
+            stop = min(start + OUT_OF_BAG_CHUNK_ROWS, n)
+            outputs = predict_members(X[start:stop], coefs, intercepts, self.activation, self.out_activation_)
             mean[start:stop], n_out[start:stop] = out_of_bag_mean(outputs, in_bag[:, start:stop])
         if np.any(n_out == 0) and self.oob_score:
             warnings.warn(
@@ -814,7 +812,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         check_is_fitted(self, "coefs_")
         X = self._validate_X(X)
         coefs, intercepts = self._stacked_parameters()
-        return predict_members(X, coefs, intercepts, self.activation, self.out_activation_, PREDICT_CHUNK_ROWS)
+        return predict_members(X, coefs, intercepts, self.activation, self.out_activation_)
 
     def _mean_output(self, X) -> np.ndarray:
         """The ensemble's mean output, shape (n_samples, n_outputs)."""

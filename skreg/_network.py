@@ -276,17 +276,37 @@ def _times_transpose(delta: np.ndarray, W: np.ndarray, out: np.ndarray | None) -
     return np.matmul(delta, W_T, out=out)
 
 
+# Bytes of one block of hidden activations, (members, rows, widest layer), when predicting in chunks.
+ACTIVATION_BLOCK_BYTES = 2**20
+
+
+def cache_sized_chunk(coefs: list) -> int:
+    """Rows per prediction chunk that keep a block of activations near ``ACTIVATION_BLOCK_BYTES``.
+
+    The element-wise passes of a forward pass (bias, activation) run at
+    cache speed only while a block fits in the CPU's cache: predicting an
+    ensemble of ten (64, 64) nets 256 rows at a time took half the time of
+    4096 rows at a time. At least 256 rows keep the matrix products
+    efficient; at most 4096 bound the memory for narrow nets.
+    """
+    members, itemsize = coefs[0].shape[0], coefs[0].dtype.itemsize
+    widest = max(W.shape[2] for W in coefs)
+    return int(np.clip(ACTIVATION_BLOCK_BYTES // (members * widest * itemsize), 256, 4096))
+
+
 def predict_members(X, coefs: list, intercepts: list, activation: str, output_activation: str,
-                    chunk_rows: int = 4096) -> np.ndarray:
+                    chunk_rows: int | None = None) -> np.ndarray:
     """Every member's output on ``X``, computed ``chunk_rows`` rows at a time.
 
     Memory beyond the result stays bounded by ``chunk_rows`` times the widest
-    layer, whatever ``n``.
+    layer, whatever ``n``. By default the chunks are cache-sized
+    (``cache_sized_chunk``).
 
     Returns
     -------
     ndarray of shape (m, n, n_outputs)
     """
+    chunk_rows = chunk_rows or cache_sized_chunk(coefs)
     n = X.shape[0]
     m, n_outputs = coefs[-1].shape[0], coefs[-1].shape[2]
     result = np.empty((m, n, n_outputs), dtype=coefs[0].dtype)

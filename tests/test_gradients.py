@@ -12,7 +12,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import expit
 
-from skreg._network import ParameterLayout, dropout_masks
+from skreg._network import ParameterLayout, cache_sized_chunk, dropout_masks, forward, predict_members
 from skreg._objective import NetworkSpec, PenaltySpec, objective_and_gradient
 from skreg._optimizers import SGD, Adam
 from skreg._penalties import penalty_mix, soft_threshold
@@ -454,3 +454,30 @@ def test_soft_threshold_per_coordinate():
     assert_allclose(w, expected, rtol=1e-14, atol=0)
     assert np.all((w == 0.0) == (expected == 0.0))
     assert np.any(w == 0.0) and np.any(w != 0.0)
+
+
+# --------------------------------------------------------------------------
+# Prediction in row chunks
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("members", "widest", "dtype", "rows"), [
+    (1, 256, np.float32, 1024),   # a large net: 1 MB blocks
+    (5, 64, np.float64, 409),     # an ensemble of small nets: fewer rows per member
+    (10, 64, np.float64, 256),    # never fewer than 256 rows (BLAS needs them)
+    (1, 8, np.float64, 4096),     # never more than 4096
+])
+def test_prediction_chunks_keep_activation_blocks_cache_sized(members, widest, dtype, rows):
+    coefs = [np.zeros((members, 3, widest), dtype), np.zeros((members, widest, 2), dtype)]
+    assert cache_sized_chunk(coefs) == rows
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 7, 1000])
+def test_chunked_prediction_equals_one_pass(chunk_rows):
+    rng = np.random.default_rng(0)
+    layout = ParameterLayout((4, 6, 2))
+    params = rng.normal(size=(3, layout.n_params))
+    coefs, intercepts = layout.views(params)
+    X = rng.normal(size=(1500, 4))
+    whole = forward(X, coefs, intercepts, "tanh", "softmax").outputs[-1]
+    chunked = predict_members(X, coefs, intercepts, "tanh", "softmax", chunk_rows)
+    assert_allclose(chunked, whole, rtol=1e-13, atol=1e-15)
