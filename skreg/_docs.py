@@ -209,6 +209,9 @@ coefs_ : list of ndarray
 
     n_iter_ : int
         Number of epochs run (iterations for 'lbfgs'); the most of any member.
+        Warm starts and ``partial_fit`` count on from the earlier calls, as
+        ``loss_curve_`` and ``best_iteration_`` do (scikit-learn's MLP counts
+        only the last call's epochs).
 
     t_ : int
         Number of training rows seen by the stochastic solver, per member.
