@@ -374,7 +374,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             raise ValueError("Pass both X_val and y_val to use an explicit validation set, or neither.")
         if sample_weight_val is not None and X_val is None:
             raise ValueError("sample_weight_val was given without X_val and y_val.")
-        continuing = (incremental or self.warm_start) and hasattr(self, "_training_state")
+        continuing = (incremental or self.warm_start) and hasattr(self, "coefs_")
         X, y = self._validate_training_data(X, y, reset=not continuing)
         y = self._prepare_y(y)
         Y = self._encode_targets(y, first_call=not continuing, classes=classes)
@@ -384,11 +384,14 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         if not np.any(sample_weight > 0):
             raise ValueError("sample_weight sums to zero: there is nothing to fit.")
 
-        entropy = self._entropy if continuing else root_entropy(self.random_state)
+        entropy = getattr(self, "_entropy", None) if continuing else None
+        entropy = root_entropy(self.random_state) if entropy is None else entropy
         train_rows, validation = self._split_validation(X, y, Y, sample_weight, entropy, incremental,
                                                         X_val, y_val, sample_weight_val)
         config = self._train_config(X.shape[1], Y.shape[1], len(train_rows))
         if continuing:
+            if not hasattr(self, "_training_state"):
+                self._adopt_weights(config, X.dtype, entropy)
             self._check_continuation(config)
             state = self._training_state
             state.params = config.network.layout.pack(*self._stacked_parameters())
@@ -466,6 +469,16 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
                             dtype)
         return new_state(params, member_generators(entropy, "shuffle", members),
                          member_generators(entropy, "dropout", members))
+
+    def _adopt_weights(self, config: TrainConfig, dtype, entropy: int) -> None:
+        """A training state around ``coefs_`` for a fitted network that has none (an ensemble's member).
+
+        Its warm start or ``partial_fit`` then continues from its weights, as
+        scikit-learn's MLP does, with a fresh optimizer and fresh curves.
+        """
+        coefs, _ = self._stacked_parameters()
+        self._layout = ParameterLayout((coefs[0].shape[1], *(W.shape[2] for W in coefs)))
+        self._training_state = self._initial_state(config, dtype, entropy)
 
     def _check_continuation(self, config: TrainConfig) -> None:
         """A warm start must keep the network's shape and its members."""

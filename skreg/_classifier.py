@@ -176,7 +176,7 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
         -------
         self : object
         """
-        first_call = not hasattr(self, "_training_state")
+        first_call = not hasattr(self, "coefs_")
         if first_call and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         if not first_call and classes is not None and not np.array_equal(np.unique(classes), self.classes_):

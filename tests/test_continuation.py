@@ -1,5 +1,7 @@
 """Refits and continued fits: what carries over from an earlier fit, and what must not."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -155,3 +157,23 @@ def test_curves_pickled_without_their_summary_record_are_rebuilt(regression):
     assert len(loaded.loss_curve_) == 2 * SMALL["max_iter"]
     assert np.isfinite(loaded.loss_curve_).all()
     assert np.isfinite(loaded.estimators_[0].loss_curve_).all()
+
+
+@pytest.mark.parametrize("cls", [RegularizedMLPClassifier, RegularizedMLPRegressor])
+@pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
+def test_an_ensemble_member_continues_from_its_weights(regression, cls, how):
+    # A member has coefs_ but no training state of its own; like scikit-learn's MLP it continues from coefs_.
+    X, y = regression
+    y = (y > 0).astype(int) if cls is RegularizedMLPClassifier else y
+    ensemble = cls(**SMALL, n_estimators=2, bootstrap=True).fit(X, y)
+    member = ensemble.estimators_[1]
+    before = [W.copy() for W in member.coefs_]
+    ensemble_before = [W.copy() for W in ensemble.coefs_]
+    member.set_params(learning_rate_init=1e-9, max_iter=1, warm_start=how == "warm_start")
+    with pytest.warns(Warning, match="Maximum iterations") if how == "warm_start" else contextlib.nullcontext():
+        member.partial_fit(X, y) if how == "partial_fit" else member.fit(X, y)
+
+    for W, W_before in zip(member.coefs_, before, strict=True):
+        np.testing.assert_allclose(W, W_before, atol=1e-6)
+    for W, W_before in zip(ensemble.coefs_, ensemble_before, strict=True):
+        np.testing.assert_array_equal(W, W_before)
