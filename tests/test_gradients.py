@@ -12,7 +12,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import expit
 
-from skreg._network import ParameterLayout, cache_sized_chunk, dropout_masks, forward, predict_members
+from skreg._network import ParameterLayout, dropout_masks, forward, predict_members, prediction_blocks
 from skreg._objective import NetworkSpec, PenaltySpec, objective_and_gradient
 from skreg._optimizers import SGD, Adam
 from skreg._penalties import penalty_mix, soft_threshold
@@ -460,24 +460,28 @@ def test_soft_threshold_per_coordinate():
 # Prediction in row chunks
 # --------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("members", "widest", "dtype", "rows"), [
-    (1, 256, np.float32, 1024),   # a large net: 1 MB blocks
-    (5, 64, np.float64, 409),     # an ensemble of small nets: fewer rows per member
-    (10, 64, np.float64, 256),    # never fewer than 256 rows (BLAS needs them)
-    (1, 8, np.float64, 4096),     # never more than 4096
+@pytest.mark.parametrize(("widest", "dtype", "block"), [
+    (64, np.float64, (1024, 1)),    # small nets: one member at a time, 512 KB blocks
+    (256, np.float32, (1024, 1)),   # wide nets keep 1024 rows for their matrix products
+    (8, np.float64, (4096, 2)),     # never more than 4096 rows; narrow nets take members together
+    (100, np.float64, (1024, 1)),   # rows are a power of two
 ])
-def test_prediction_chunks_keep_activation_blocks_cache_sized(members, widest, dtype, rows):
-    coefs = [np.zeros((members, 3, widest), dtype), np.zeros((members, widest, 2), dtype)]
-    assert cache_sized_chunk(coefs) == rows
+def test_prediction_blocks_are_cache_sized_and_independent_of_the_members(widest, dtype, block):
+    for members in (1, 5, 30):
+        coefs = [np.zeros((members, 3, widest), dtype), np.zeros((members, widest, 2), dtype)]
+        assert prediction_blocks(coefs) == block
 
 
-@pytest.mark.parametrize("chunk_rows", [None, 7, 1000])
-def test_chunked_prediction_equals_one_pass(chunk_rows):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_member_predicts_bitwise_the_same_beside_any_members(dtype):
+    # Early stopping and out-of-bag estimates of member k must not depend on how many members share its group.
     rng = np.random.default_rng(0)
-    layout = ParameterLayout((4, 6, 2))
-    params = rng.normal(size=(3, layout.n_params))
+    layout = ParameterLayout((5, 16, 3))
+    params = rng.normal(size=(6, layout.n_params)).astype(dtype)
+    X = rng.normal(size=(5000, 5)).astype(dtype)
     coefs, intercepts = layout.views(params)
-    X = rng.normal(size=(1500, 4))
-    whole = forward(X, coefs, intercepts, "tanh", "softmax").outputs[-1]
-    chunked = predict_members(X, coefs, intercepts, "tanh", "softmax", chunk_rows)
-    assert_allclose(chunked, whole, rtol=1e-13, atol=1e-15)
+    everyone = predict_members(X, coefs, intercepts, "relu", "softmax")
+    sub_coefs, sub_intercepts = layout.views(params[2:4])
+    assert_array_equal(predict_members(X, sub_coefs, sub_intercepts, "relu", "softmax"), everyone[2:4])
+    whole = forward(X, coefs, intercepts, "relu", "softmax").outputs[-1]
+    assert_allclose(everyone, whole, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-6)
