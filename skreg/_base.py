@@ -95,8 +95,8 @@ def _score(scorer, estimator, X, y, weight: np.ndarray) -> float:
     except TypeError as error:
         if "sample_weight" not in str(error):
             raise
-        raise TypeError(f"The scoring callable must accept sample_weight when the validation rows are weighted: "
-                        f"{error}") from error
+        raise TypeError(f"The scoring callable must accept sample_weight when the validation rows are weighted "
+                        f"(by sample_weight, or by class_weight on a split of the training rows): {error}") from error
 
 
 def _members_label(members: np.ndarray) -> str:
@@ -463,8 +463,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         """``_make_validator`` for ``members``, or None without validation data."""
         return self._make_validator(config, validation, members) if validation else None
 
-    def _initial_state(self, config: TrainConfig, dtype, entropy: int):
-        members = range(self.n_estimators)
+    def _initial_state(self, config: TrainConfig, dtype, entropy: int, n_members: int | None = None):
+        members = range(self.n_estimators if n_members is None else n_members)
         params = initialize(config.network.layout, self.activation, member_generators(entropy, "init", members),
                             dtype)
         return new_state(params, member_generators(entropy, "shuffle", members),
@@ -474,11 +474,19 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         """A training state around ``coefs_`` for a fitted network that has none (an ensemble's member).
 
         Its warm start or ``partial_fit`` then continues from its weights, as
-        scikit-learn's MLP does, with a fresh optimizer and fresh curves.
+        scikit-learn's MLP does, with a fresh optimizer; its epoch count,
+        rows seen and loss curve count on.
         """
         coefs, _ = self._stacked_parameters()
+        n_members = coefs[0].shape[0]
         self._layout = ParameterLayout((coefs[0].shape[1], *(W.shape[2] for W in coefs)))
-        self._training_state = self._initial_state(config, dtype, entropy)
+        state = self._initial_state(config, dtype, entropy, n_members)
+        history = getattr(self, "loss_curve_", None) or []
+        state.loss_curve = [np.full(n_members, value) for value in history]
+        state.active_history = [np.ones(n_members, dtype=bool) for _ in history]
+        state.n_iter[:] = getattr(self, "n_iter_", 0)
+        state.samples_seen = getattr(self, "t_", 0)
+        self._training_state = state
 
     def _check_continuation(self, config: TrainConfig) -> None:
         """A warm start must keep the network's shape and its members."""
@@ -712,10 +720,9 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         failures = getattr(state, "solver_failures", {})
         if failures:
             first = next(iter(failures.values()))
-            warnings.warn(
-                f"L-BFGS failed to converge for {len(failures)} of {state.n_members} network(s) ({first}); "
-                "scale the inputs (e.g. StandardScaler) or try solver='adam'.", ConvergenceWarning, stacklevel=3)
-        if state.reached_max_iter and not incremental:
+            warnings.warn(f"L-BFGS failed to converge for {len(failures)} of {state.n_members} network(s) ({first}).",
+                          ConvergenceWarning, stacklevel=3)
+        if state.reached_max_iter and not incremental and not state.interrupted:
             solver = "L-BFGS" if self.solver == "lbfgs" else "Stochastic Optimizer"
             warnings.warn(f"{solver}: Maximum iterations ({self.max_iter}) reached and the optimization "
                           "hasn't converged yet.", ConvergenceWarning, stacklevel=3)

@@ -180,8 +180,8 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
         if first_call and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         if not first_call and classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-            raise ValueError(f"classes={np.unique(classes).tolist()} is not the same as on the first call to "
-                             f"partial_fit, {self.classes_.tolist()}.")
+            raise ValueError(f"classes={np.unique(classes).tolist()} is not the same as the classes the model was "
+                             f"fitted with, {self.classes_.tolist()}.")
         return self._fit(X, y, sample_weight, incremental=True, classes=classes if first_call else None)
 
     def _prepare_y(self, y):
@@ -198,6 +198,9 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
             self._label_binarizer = LabelBinarizer()
             # Multilabel y names its labels by column: it, not ``classes``, tells the binarizer so.
             multilabel = type_of_target(y).startswith("multilabel")
+            if multilabel and classes is not None and not np.array_equal(np.unique(classes), np.arange(y.shape[1])):
+                raise ValueError(f"For multilabel y, classes must be its column indices 0..{y.shape[1] - 1}, got "
+                                 f"{np.unique(classes).tolist()}.")
             self._label_binarizer.fit(y if classes is None or multilabel else classes)
             self.classes_ = self._label_binarizer.classes_
         if not self._label_binarizer.y_type_.startswith("multilabel"):

@@ -704,7 +704,9 @@ def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = Fa
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
-    return concatenate_states(outcomes)
+    merged = concatenate_states(outcomes)
+    merged.interrupted |= stop.is_set()  # Ctrl-C after every group's last step: nothing to undo, but it was pressed
+    return merged
 
 
 def _start_thread(target, index: int, finished: threading.Event) -> None:
@@ -788,8 +790,6 @@ def _lbfgs_member(data: TrainingData, config: TrainConfig, row: np.ndarray, weig
     total = np.array([total_weight])
 
     def fun(theta):
-        if stop is not None and stop.is_set():
-            raise KeyboardInterrupt  # a group beside this one was interrupted
         params = (_join_l1(theta, n_weights) if split else theta).astype(dtype)[None]
         value, grads = objective_and_gradient(network, smooth, params, data.X, data.Y, weight, total)
         grad = grads[0].astype(np.float64)
@@ -806,9 +806,14 @@ def _lbfgs_member(data: TrainingData, config: TrainConfig, row: np.ndarray, weig
         theta0 = _split_l1(theta0, n_weights)
         bounds = [(0, None)] * (2 * n_weights) + [(None, None)] * (theta0.size - 2 * n_weights)
     curve = []
+
+    def after_iteration(intermediate_result):
+        curve.append(float(intermediate_result.fun))
+        if stop is not None and stop.is_set():
+            raise StopIteration  # interrupted: SciPy ends here and returns this iterate
+
     result = scipy.optimize.minimize(
-        fun, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
-        callback=lambda intermediate_result: curve.append(float(intermediate_result.fun)),
+        fun, theta0, jac=True, method="L-BFGS-B", bounds=bounds, callback=after_iteration,
         options={"maxfun": config.max_fun, "maxiter": config.max_iter, "gtol": config.tol},
     )
     theta = _join_l1(result.x, n_weights) if split else result.x
@@ -864,9 +869,16 @@ def _fit_lbfgs_members(data: TrainingData, state: TrainingState, config: TrainCo
                        stop: threading.Event | None) -> TrainingState:
     curves = [[] for _ in range(state.n_members)]
     state.reached_max_iter = False
+    state.interrupted = False
     state.solver_failures = {}
     try:
         for k, weight in enumerate(data.row_weights()):
+            if stop is not None and stop.is_set():
+                # Interrupted before this member's turn: it and those after it keep their weights.
+                state.interrupted = True
+                state.solver_failures.update({j: "not reached: interrupted before its turn, it keeps its "
+                                                 "weights" for j in range(k, state.n_members)})
+                break
             row, n_iter, curves[k], result = _lbfgs_member(data, config, state.params[k], weight, weight.sum(), stop)
             if not np.all(np.isfinite(row)):
                 state.diverged[k] = True
@@ -875,8 +887,11 @@ def _fit_lbfgs_members(data: TrainingData, state: TrainingState, config: TrainCo
             state.params[k] = row
             state.n_iter[k] += n_iter  # a warm start counts on, as loss_curve does
             state.reached_max_iter |= result.status == 1
-            if result.status not in (0, 1):
-                state.solver_failures[k] = f"status={result.status}: {str(result.message).rstrip(': ')}"
+            if stop is not None and stop.is_set():
+                state.interrupted = True
+            elif result.status not in (0, 1):
+                state.solver_failures[k] = (f"status={result.status}: {str(result.message).rstrip(': ')}; scale "
+                                            "the inputs (e.g. StandardScaler) or try solver='adam'")
     except KeyboardInterrupt:
         state.interrupted = True
         if stop is not None:

@@ -177,3 +177,28 @@ def test_an_ensemble_member_continues_from_its_weights(regression, cls, how):
         np.testing.assert_allclose(W, W_before, atol=1e-6)
     for W, W_before in zip(ensemble.coefs_, ensemble_before, strict=True):
         np.testing.assert_array_equal(W, W_before)
+
+
+def test_a_continued_member_counts_its_epochs_on(regression):
+    X, y = regression
+    member = RegularizedMLPRegressor(**SMALL, n_estimators=2).fit(X, y).estimators_[0]
+    n_iter, t, curve = member.n_iter_, member.t_, list(member.loss_curve_)
+    member.partial_fit(X, y)
+
+    assert member.n_iter_ == n_iter + 1
+    assert member.t_ == t + len(y)
+    assert member.loss_curve_[:-1] == curve and len(member.loss_curve_) == len(curve) + 1
+
+
+def test_a_member_cannot_grow_into_an_ensemble_on_a_warm_start(regression):
+    X, y = regression
+    member = RegularizedMLPRegressor(**SMALL, n_estimators=2).fit(X, y).estimators_[0]
+    with pytest.raises(ValueError, match="cannot change n_estimators from 1 to 3"):
+        member.set_params(n_estimators=3, warm_start=True).fit(X, y)
+
+
+def test_multilabel_partial_fit_wants_column_indices_as_classes(regression):
+    X, _ = regression
+    Y = (X[:, :3] > 0).astype(int)
+    with pytest.raises(ValueError, match=r"column indices 0\.\.2"):
+        RegularizedMLPClassifier(**SMALL).partial_fit(X, Y, classes=["a", "b", "c"])

@@ -519,7 +519,7 @@ def test_partial_fit_refuses_other_classes_than_the_first_call(data):
     X, y = data["X"], data["multiclass"]
     model = RegularizedMLPClassifier(**SMALL).fit(X, y)
     model.partial_fit(X, y, classes=[2, 0, 1])  # the same classes, in any order
-    with pytest.raises(ValueError, match=r"classes=\[0, 1\] is not the same"):
+    with pytest.raises(ValueError, match=r"classes=\[0, 1\] is not the same as the classes the model was fitted"):
         model.partial_fit(X, y, classes=[0, 1])
 
 

@@ -581,6 +581,63 @@ def test_ctrl_c_outside_a_step_stops_the_fit_at_the_next_step(data, n_estimators
     _assert_same_weights(estimator, RegularizedMLPRegressor(**{**params, "max_iter": 3}).fit(X, y))
 
 
+@pytest.mark.parametrize("n_estimators", [1, 4])
+def test_ctrl_c_after_the_last_step_is_reported_as_an_interruption(data, n_estimators, monkeypatch):
+    """SIGINT during the last epoch's validation: the fit is complete, and says it was interrupted (only)."""
+    params = {**SMALL, "early_stopping": True, "n_iter_no_change": 50, "max_iter": 3, "n_estimators": n_estimators}
+    X, y = data["X"], data["regression"]
+    original = skreg._training.record_validation
+    calls = {"n": 0}
+
+    def ctrl_c_on_the_last_call(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3 * min(n_estimators, 2):  # the last epoch of the last group (1 group, or 2 side by side)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(skreg._training, "record_validation", ctrl_c_on_the_last_call)
+    with threadpool_limits(limits=2), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        estimator = RegularizedMLPRegressor(**params).fit(X, y)
+    messages = [str(warning.message) for warning in caught]
+    assert any("interrupted" in message for message in messages), messages
+    assert not any("Maximum iterations" in message for message in messages), messages
+    assert np.isfinite(estimator.predict(X)).all()
+
+
+def test_ctrl_c_during_lbfgs_keeps_the_current_iterate_and_names_the_members_not_reached(data, monkeypatch,
+                                                                                         one_group):
+    """SIGINT in member 1's optimisation: member 0 is fitted, member 1 keeps its iterate, member 2 its start."""
+    params = {**SMALL, "solver": "lbfgs", "max_iter": 200, "tol": 0.0, "n_estimators": 3, "bootstrap": True}
+    X, y = data["X"], data["regression"]
+    original = skreg._training.objective_and_gradient
+    calls = {"n": 0, "ctrl_c_at": None}
+
+    def counting_evaluations(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == calls["ctrl_c_at"]:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(skreg._training, "objective_and_gradient", counting_evaluations)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = RegularizedMLPRegressor(**{**params, "n_estimators": 1}).fit(X, y)  # member 0 on its own
+    calls.update(ctrl_c_at=calls["n"] + 5, n=0)  # five evaluations into member 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = RegularizedMLPRegressor(**params).fit(X, y)
+    messages = [str(warning.message) for warning in caught]
+    assert any("interrupted" in message for message in messages), messages
+    assert any("1 of 3 network(s) (not reached" in message for message in messages), messages
+    assert_array_equal(model.estimators_[0].coefs_[0], reference.coefs_[0])
+    assert 0 < model.estimators_[1].n_iter_ < 200
+    assert model.estimators_[2].n_iter_ == 0
+    assert np.isfinite(model.predict(X)).all()
+
+
 @pytest.mark.parametrize("n_estimators", [1, 3])
 def test_keyboard_interrupt_with_early_stopping_keeps_the_best_weights(data, n_estimators, monkeypatch, one_group):
     """Interrupted after 8 epochs, each network has its best epoch's weights (not epoch 8's)."""
