@@ -596,18 +596,23 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         return max(1, int(round(self.max_samples * n_rows)))
 
     def _make_validator(self, config: TrainConfig, validation, members: np.ndarray):
-        """``validate(params) -> (loss, score)`` for ``members``, each on its own validation rows.
+        """``validate(params, members=None) -> (loss, score)`` for ``members``, each on its own validation rows.
 
         The validation weights are shared, shape (n_val,), or per member,
-        shape (n_members, n_val) (out-of-bag rows).
+        shape (n_members, n_val) (out-of-bag rows). The ``members`` argument
+        of ``validate`` (indices into these members) says whose parameters
+        ``params`` holds, when only some of them still train.
         """
-        X_val, Y_val, weight_val, y_val = validation
-        if weight_val.ndim == 2:
-            weight_val = weight_val[members]
+        X_val, Y_val, group_weight_val, y_val = validation
+        if group_weight_val.ndim == 2:
+            group_weight_val = group_weight_val[members]
         network = config.network
         scorer = None if self.scoring is None else check_scoring(self, scoring=self.scoring)
 
-        def validate(params):
+        def validate(params, members=None):
+            weight_val = group_weight_val
+            if members is not None and weight_val.ndim == 2:
+                weight_val = weight_val[members]
             coefs, intercepts = network.layout.views(params)
             output = predict_members(X_val, coefs, intercepts, network.activation, network.output_activation)
             loss = weighted_mean_loss(network.loss, Y_val, output, weight_val)

@@ -207,3 +207,14 @@ def concatenate_optimizers(optimizers: list):
             setattr(merged, name, np.concatenate([np.broadcast_to(value, (size, 1)) if np.ndim(value) == 0 else value
                                                   for value, size in zip(values, sizes, strict=True)]))
     return merged
+
+
+def take_optimizer_members(optimizer, members: np.ndarray):
+    """An optimizer for ``members`` (indices) of another: its per-member arrays' rows, copied."""
+    taken = copy.copy(optimizer)
+    n_members = optimizer.member_scale.shape[0]
+    for name, value in vars(optimizer).items():
+        if isinstance(value, np.ndarray) and value.ndim and value.shape[0] == n_members:
+            setattr(taken, name, value[members])
+    return taken
+

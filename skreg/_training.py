@@ -27,7 +27,7 @@ from skreg._objective import (
     objective_and_gradient,
     penalty_scale,
 )
-from skreg._optimizers import SGD, Adam, concatenate_optimizers
+from skreg._optimizers import SGD, Adam, concatenate_optimizers, take_optimizer_members
 from skreg._penalties import penalty_value, soft_threshold
 
 
@@ -251,6 +251,45 @@ def _renumbered_failures(states: list) -> dict:
         failures.update({offset + k: message for k, message in getattr(state, "solver_failures", {}).items()})
         offset += state.n_members
     return failures
+
+
+def take_members(state: TrainingState, members: np.ndarray) -> TrainingState:
+    """The members ``members`` (indices, in that order) of a state, every per-member part taken."""
+    def rows(curve):
+        return [entry[members] for entry in curve]
+
+    taken = TrainingState(
+        params=state.params[members],
+        optimizer=None if state.optimizer is None else take_optimizer_members(state.optimizer, members),
+        shuffle_rngs=[state.shuffle_rngs[k] for k in members],
+        dropout_rngs=[state.dropout_rngs[k] for k in members],
+        samples_seen=state.samples_seen,
+        n_iter=state.n_iter[members],
+        loss_curve=rows(state.loss_curve),
+        active_history=rows(state.active_history),
+        validation_loss_curve=rows(state.validation_loss_curve),
+        validation_score_curve=rows(state.validation_score_curve),
+        best_params=None if state.best_params is None else state.best_params[members],
+        stopped=state.stopped[members],
+        diverged=state.diverged[members],
+        interrupted=state.interrupted,
+        reached_max_iter=state.reached_max_iter,
+        solver_failures={new: state.solver_failures[old] for new, old in enumerate(members)
+                         if old in getattr(state, "solver_failures", {})},
+    )
+    if state.tracker is not None:
+        taken.tracker = copy.copy(state.tracker)
+        for name in ("best_score", "best_epoch", "count"):
+            setattr(taken.tracker, name, getattr(state.tracker, name)[members])
+    return taken
+
+
+def _in_member_order(states: list, members: list) -> TrainingState:
+    """One state from states of disjoint ``members`` (index arrays), in member order."""
+    if len(states) == 1:
+        return states[0]
+    merged = concatenate_states(states)
+    return take_members(merged, np.argsort(np.concatenate(members), kind="stable"))
 
 
 def make_optimizer(config: TrainConfig, shape, dtype):
@@ -515,7 +554,8 @@ def pad_validation_curves(state: TrainingState, n_epochs: int) -> None:
         state.validation_score_curve.append(missing)
 
 
-def report_epoch(state: TrainingState, active_before: np.ndarray, started: float, label: str = "") -> None:
+def report_epoch(state: TrainingState, active_before: np.ndarray, started: float, label: str = "",
+                 n_group: int | None = None) -> None:
     """One line per epoch for ``verbose=True``, prefixed by ``[label]`` when one group of members reports."""
     members = active_before if active_before.any() else np.ones_like(active_before)
     line = f"[{label}] " if label else ""
@@ -523,8 +563,9 @@ def report_epoch(state: TrainingState, active_before: np.ndarray, started: float
     if state.validation_loss_curve:
         line += f", validation loss = {state.validation_loss_curve[-1][members].mean():.8f}"
         line += f", validation score = {state.validation_score_curve[-1][members].mean():.6f}"
-    if state.n_members > 1:
-        line += f", members training = {int((~state.stopped).sum())}/{state.n_members}"
+    n_group = state.n_members if n_group is None else n_group
+    if n_group > 1:
+        line += f", members training = {int((~state.stopped).sum())}/{n_group}"
     line += f", elapsed = {time.perf_counter() - started:.2f} s"
     print(line, flush=True)
 
@@ -559,22 +600,59 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
         Names this group's members in ``verbose`` lines (``"members 0-4"``).
     """
     max_epochs = config.max_iter if max_epochs is None else max_epochs
-    stop_on_validation = validate is not None and config.early_stopping
-    params = state.params
     if state.optimizer is None:
-        state.optimizer = make_optimizer(config, params.shape, params.dtype)
+        state.optimizer = make_optimizer(config, state.params.shape, state.params.dtype)
     state.stopped = state.diverged.copy()
     state.optimizer.member_scale[:] = ~state.stopped[:, None]
     state.interrupted = False
-    batch_size = min(config.batch_size, data.member_rows.shape[1])
-    workspace = Workspace(config, data, params, batch_size)
+    started = time.perf_counter()
+    # Members that stopped leave the batched computation at the end of their
+    # epoch; they wait apart and join the others again at the end.
+    parts, part_members = [], []
+    live, members = state, np.arange(state.n_members)
+    epochs_left = max_epochs
+    while True:
+        if live.n_members > 1 and live.stopped.any() and not live.stopped.all():
+            parts.append(take_members(live, np.flatnonzero(live.stopped)))
+            part_members.append(members[live.stopped])
+            members = members[~live.stopped]
+            live = take_members(live, np.flatnonzero(~live.stopped))
+        if epochs_left == 0 or live.stopped.all() or live.interrupted:
+            break
+        epochs_left -= _run_epochs(data.subset(members), live, config, _validator_for(validate, members, state),
+                                   epochs_left, check_stopping, stop, label, started, state.n_members)
+    state = _in_member_order(parts + [live], part_members + [members])
+    state.reached_max_iter = not state.stopped.all() and not state.interrupted
+    if validate is not None and config.early_stopping and state.best_params is not None:
+        restore = ~state.diverged
+        state.params[restore] = state.best_params[restore]
+    return state
+
+
+def _validator_for(validate, members: np.ndarray, group_state: TrainingState):
+    """``validate`` restricted to ``members`` of the group (all of them: ``validate`` itself)."""
+    if validate is None or len(members) == group_state.n_members:
+        return validate
+    return functools.partial(validate, members=members)
+
+
+def _run_epochs(data: TrainingData, state: TrainingState, config: TrainConfig, validate, max_epochs: int,
+                check_stopping: bool, stop: threading.Event | None, label: str, started: float,
+                n_group: int) -> int:
+    """Train ``state``'s members for up to ``max_epochs`` epochs; returns how many ran.
+
+    Returns early after an epoch in which some but not all members stopped,
+    so that ``fit_stochastic`` can take them out of the batch.
+    """
+    stop_on_validation = validate is not None and config.early_stopping
+    params = state.params
+    workspace = Workspace(config, data, params, min(config.batch_size, data.member_rows.shape[1]))
     guard = FiniteGuard(params)
     last_epoch_params = params.copy()
-    started = time.perf_counter()
     total_weight = data.total_weight
     epochs_run = 0
     try:
-        while epochs_run < max_epochs and not state.stopped.all():
+        while epochs_run < max_epochs and not state.stopped.any():
             active = ~state.stopped
             with np.errstate(over="ignore", invalid="ignore"):
                 data_loss = run_epoch(data, state, config, workspace, guard, stop)
@@ -594,18 +672,14 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
                 update_stopping(state, config, scores, active, keep_best=stop_on_validation)
             np.copyto(last_epoch_params, params)
             if config.verbose:
-                report_epoch(state, active, started, label)
+                report_epoch(state, active, started, label, n_group)
     except KeyboardInterrupt:
         # An interrupted epoch may have left a step half-done: go back to its start.
         params[:] = last_epoch_params
         state.interrupted = True
         if stop is not None:
             stop.set()
-    state.reached_max_iter = not state.stopped.all() and not state.interrupted
-    if stop_on_validation and state.best_params is not None:
-        restore = ~state.diverged
-        params[restore] = state.best_params[restore]
-    return state
+    return epochs_run
 
 
 def train_members(data: TrainingData, state: TrainingState, config: TrainConfig, validate=None,

@@ -816,3 +816,31 @@ def test_inside_a_parallel_grid_search(cls, problem):
     assert search.best_params_ in search.cv_results_["params"]
     refit = cls(**SMALL, **search.best_params_).fit(X, y)
     assert_array_equal(_output(search.best_estimator_, X), _output(refit, X))
+
+
+def test_stopped_members_leave_the_batch(regression, monkeypatch):
+    """After a member stops, its group's steps no longer compute it."""
+    X, y = regression
+    params = {**SMALL, "n_estimators": 4, "bootstrap": True, "early_stopping": True, "n_iter_no_change": 3,
+              "tol": 1e-3, "max_iter": 200}
+    members_per_step = []
+    original = skreg._training.train_step
+
+    def train_step(X_batch, Y, weight, state, *args, **kwargs):
+        members_per_step.append(state.n_members)
+        return original(X_batch, Y, weight, state, *args, **kwargs)
+
+    monkeypatch.setattr(skreg._training, "train_step", train_step)
+    with threadpool_limits(limits=1):
+        model = RegularizedMLPRegressor(**params).fit(X, y)
+    monkeypatch.undo()
+
+    epochs = [member.n_iter_ for member in model.estimators_]
+    assert len(set(epochs)) > 1, f"members stopped together ({epochs}): pick a setting where they do not"
+    steps_per_epoch = int(np.ceil(len(y) / SMALL["batch_size"]))
+    expected = [sum(n > epoch for n in epochs) for epoch in range(max(epochs)) for _ in range(steps_per_epoch)]
+    assert members_per_step == expected
+    # What members are is unchanged (test_member_zero_is_the_single_network_with_the_same_seed checks more).
+    pair = RegularizedMLPRegressor(**{**params, "n_estimators": 2}).fit(X, y)
+    for left, right in zip(_weights(pair), _weights(model), strict=True):
+        assert_array_equal(left, right[:2])
