@@ -438,7 +438,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
                                        chunk)
             for chunk in chunks
         )
-        return concatenate_states(states)
+        return concatenate_states(states, validated=bool(validation))
 
     def _train_chunk(self, data: TrainingData, state, config: TrainConfig, validation, incremental: bool,
                      members: np.ndarray):

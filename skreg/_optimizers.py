@@ -160,7 +160,7 @@ class Adam:
 
         The caller gives a frozen member a zero gradient row, so ``m~ <- 1 * m~ + 0``.
         """
-        if self.member_scale.shape[0] == 1 or self.member_scale.all():
+        if self.member_scale.all():
             return self.beta_1, self.beta_2
         frozen = self.member_scale == 0
         dtype = self._work.dtype

@@ -167,13 +167,20 @@ class TrainingState:
                          [self.dropout_rngs[k] for k in pick])
 
 
-def _pad_curve(curve: list, n_members: int, length: int) -> list:
+def _pad_curve(curve: list, n_members: int, length: int, filler: np.ndarray | None = None) -> list:
     """Extend a per-epoch curve to ``length`` epochs in which its members stood frozen.
 
-    Each member repeats its latest finite entry (``standing_values``);
-    members that never completed an epoch (interrupted in their first) get NaN.
+    Each frozen epoch gets ``filler``; by default each member repeats its
+    latest finite entry (``standing_values``), and members that never
+    completed an epoch (interrupted in their first) get NaN.
     """
-    return curve + [standing_values(curve, n_members)] * (length - len(curve))
+    filler = standing_values(curve, n_members) if filler is None else filler
+    return curve + [filler] * (length - len(curve))
+
+
+def _frozen_validation(curve: list, n_members: int, validated: bool) -> np.ndarray:
+    """A frozen member's validation entry: its last (the same weights validated again), or NaN without validation."""
+    return curve[-1] if validated and curve else np.full(n_members, np.nan)
 
 
 def standing_values(curve: list, n_members: int) -> np.ndarray:
@@ -199,17 +206,29 @@ def _pad_activity(history: list, n_members: int, length: int) -> list:
     return history + [np.zeros(n_members, dtype=bool)] * (length - len(history))
 
 
-def concatenate_states(states: list) -> TrainingState:
-    """One state for the members of several states trained apart (in order)."""
+def concatenate_states(states: list, validated: bool = True) -> TrainingState:
+    """One state for the members of several states trained apart (in order).
+
+    The curves of states that finished sooner are padded as if their members
+    had waited frozen beside the others: the loss curve with standing values,
+    the validation curves with the last entry (``validated``: the others were
+    validated) or NaN.
+    """
     def stack(name):
         return np.concatenate([getattr(state, name) for state in states])
 
     def stack_curves(name):
         length = max(len(getattr(state, name)) for state in states)
-        if name == "active_history":
-            padded = [_pad_activity(state.active_history, state.n_members, length) for state in states]
-        else:
-            padded = [_pad_curve(getattr(state, name), state.n_members, length) for state in states]
+        padded = []
+        for state in states:
+            curve = getattr(state, name)
+            if name == "active_history":
+                padded.append(_pad_activity(curve, state.n_members, length))
+            elif name.startswith("validation"):
+                filler = _frozen_validation(curve, state.n_members, validated)
+                padded.append(_pad_curve(curve, state.n_members, length, filler))
+            else:
+                padded.append(_pad_curve(curve, state.n_members, length))
         return [np.concatenate(epoch) for epoch in zip(*padded, strict=True)]
 
     merged = TrainingState(
@@ -284,11 +303,11 @@ def take_members(state: TrainingState, members: np.ndarray) -> TrainingState:
     return taken
 
 
-def _in_member_order(states: list, members: list) -> TrainingState:
-    """One state from states of disjoint ``members`` (index arrays), in member order."""
+def _in_member_order(states: list, members: list, validated: bool) -> TrainingState:
+    """One state from states of disjoint ``members`` (index arrays), in member order (see ``concatenate_states``)."""
     if len(states) == 1:
         return states[0]
-    merged = concatenate_states(states)
+    merged = concatenate_states(states, validated)
     return take_members(merged, np.argsort(np.concatenate(members), kind="stable"))
 
 
@@ -406,7 +425,7 @@ def train_step(X, Y, weight, state: TrainingState, config: TrainConfig, workspac
     n_weights = config.network.layout.n_weights
     if config.penalty.has_l2:
         apply_penalty_gradient(state.params, workspace.grads, n_weights, workspace.l2_factor, workspace.penalty_work)
-    if state.n_members > 1 and state.stopped.any():
+    if state.stopped.any():
         # A frozen member's optimizer state stands still; its gradient, which
         # may not even be finite (inf * 0 is NaN), must not reach it.
         workspace.grads[state.stopped] = 0
@@ -432,6 +451,12 @@ class FiniteGuard:
 
     def before_step(self, params: np.ndarray) -> None:
         np.copyto(self._before_step, params)
+
+    def take_members(self, members: np.ndarray) -> "FiniteGuard":
+        """The guard of ``members`` (indices) only, with what it has certified for them."""
+        taken = copy.copy(self)
+        taken.certified, taken._before_step = self.certified[members], self._before_step[members]
+        return taken
 
     def after_step(self, state: "TrainingState", batch_loss: np.ndarray) -> None:
         # A stopped member did not move: whatever its batch loss, it has not diverged.
@@ -554,19 +579,28 @@ def pad_validation_curves(state: TrainingState, n_epochs: int) -> None:
         state.validation_score_curve.append(missing)
 
 
-def report_epoch(state: TrainingState, active_before: np.ndarray, started: float, label: str = "",
-                 n_group: int | None = None) -> None:
+@dataclass
+class EpochProgress:
+    """What ``verbose`` lines need to know of a whole group while only some of its members train."""
+
+    started: float
+    label: str
+    n_group: int
+    epochs_apart: int = 0  # the most epochs of any member taken out of the batch
+
+
+def report_epoch(state: TrainingState, active_before: np.ndarray, progress: EpochProgress) -> None:
     """One line per epoch for ``verbose=True``, prefixed by ``[label]`` when one group of members reports."""
     members = active_before if active_before.any() else np.ones_like(active_before)
-    line = f"[{label}] " if label else ""
-    line += f"Epoch {int(state.n_iter.max())}: loss = {state.loss_curve[-1][members].mean():.8f}"
+    line = f"[{progress.label}] " if progress.label else ""
+    epoch = max(int(state.n_iter.max()), progress.epochs_apart)
+    line += f"Epoch {epoch}: loss = {state.loss_curve[-1][members].mean():.8f}"
     if state.validation_loss_curve:
         line += f", validation loss = {state.validation_loss_curve[-1][members].mean():.8f}"
         line += f", validation score = {state.validation_score_curve[-1][members].mean():.6f}"
-    n_group = state.n_members if n_group is None else n_group
-    if n_group > 1:
-        line += f", members training = {int((~state.stopped).sum())}/{n_group}"
-    line += f", elapsed = {time.perf_counter() - started:.2f} s"
+    if progress.n_group > 1:
+        line += f", members training = {int((~state.stopped).sum())}/{progress.n_group}"
+    line += f", elapsed = {time.perf_counter() - progress.started:.2f} s"
     print(line, flush=True)
 
 
@@ -603,25 +637,27 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
     if state.optimizer is None:
         state.optimizer = make_optimizer(config, state.params.shape, state.params.dtype)
     state.stopped = state.diverged.copy()
-    state.optimizer.member_scale[:] = ~state.stopped[:, None]
+    state.optimizer.member_scale[:] = 1
+    state.optimizer.freeze(state.stopped)
     state.interrupted = False
-    started = time.perf_counter()
+    progress = EpochProgress(time.perf_counter(), label, state.n_members)
     # Members that stopped leave the batched computation at the end of their
     # epoch; they wait apart and join the others again at the end.
     parts, part_members = [], []
-    live, members = state, np.arange(state.n_members)
+    live, members, guard = state, np.arange(state.n_members), FiniteGuard(state.params)
     epochs_left = max_epochs
     while True:
         if live.n_members > 1 and live.stopped.any() and not live.stopped.all():
-            parts.append(take_members(live, np.flatnonzero(live.stopped)))
-            part_members.append(members[live.stopped])
-            members = members[~live.stopped]
-            live = take_members(live, np.flatnonzero(~live.stopped))
+            leaving, staying = np.flatnonzero(live.stopped), np.flatnonzero(~live.stopped)
+            parts.append(take_members(live, leaving))
+            part_members.append(members[leaving])
+            progress.epochs_apart = max(progress.epochs_apart, int(live.n_iter[leaving].max()))
+            members, live, guard = members[staying], take_members(live, staying), guard.take_members(staying)
         if epochs_left == 0 or live.stopped.all() or live.interrupted:
             break
         epochs_left -= _run_epochs(data.subset(members), live, config, _validator_for(validate, members, state),
-                                   epochs_left, check_stopping, stop, label, started, state.n_members)
-    state = _in_member_order(parts + [live], part_members + [members])
+                                   epochs_left, check_stopping, stop, guard, progress)
+    state = _in_member_order(parts + [live], part_members + [members], validated=validate is not None)
     state.reached_max_iter = not state.stopped.all() and not state.interrupted
     if validate is not None and config.early_stopping and state.best_params is not None:
         restore = ~state.diverged
@@ -637,17 +673,16 @@ def _validator_for(validate, members: np.ndarray, group_state: TrainingState):
 
 
 def _run_epochs(data: TrainingData, state: TrainingState, config: TrainConfig, validate, max_epochs: int,
-                check_stopping: bool, stop: threading.Event | None, label: str, started: float,
-                n_group: int) -> int:
+                check_stopping: bool, stop: threading.Event | None, guard: "FiniteGuard",
+                progress: EpochProgress) -> int:
     """Train ``state``'s members for up to ``max_epochs`` epochs; returns how many ran.
 
-    Returns early after an epoch in which some but not all members stopped,
-    so that ``fit_stochastic`` can take them out of the batch.
+    Returns after the first epoch in which a member stopped, so that
+    ``fit_stochastic`` can take it out of the batch.
     """
     stop_on_validation = validate is not None and config.early_stopping
     params = state.params
     workspace = Workspace(config, data, params, min(config.batch_size, data.member_rows.shape[1]))
-    guard = FiniteGuard(params)
     last_epoch_params = params.copy()
     total_weight = data.total_weight
     epochs_run = 0
@@ -672,7 +707,7 @@ def _run_epochs(data: TrainingData, state: TrainingState, config: TrainConfig, v
                 update_stopping(state, config, scores, active, keep_best=stop_on_validation)
             np.copyto(last_epoch_params, params)
             if config.verbose:
-                report_epoch(state, active, started, label, n_group)
+                report_epoch(state, active, progress)
     except KeyboardInterrupt:
         # An interrupted epoch may have left a step half-done: go back to its start.
         params[:] = last_epoch_params
@@ -778,7 +813,7 @@ def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = Fa
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
-    merged = concatenate_states(outcomes)
+    merged = concatenate_states(outcomes, validated=groups[0][2] is not None)
     merged.interrupted |= stop.is_set()  # Ctrl-C after every group's last step: nothing to undo, but it was pressed
     return merged
 

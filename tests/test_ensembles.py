@@ -3,6 +3,7 @@
 import concurrent.futures
 import math
 import os
+import re
 import signal
 import threading
 import time
@@ -12,7 +13,7 @@ import joblib
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.datasets import make_classification
+from sklearn.datasets import make_classification, make_regression
 from sklearn.ensemble import BaggingClassifier, BaggingRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import r2_score
@@ -844,3 +845,52 @@ def test_stopped_members_leave_the_batch(regression, monkeypatch):
     pair = RegularizedMLPRegressor(**{**params, "n_estimators": 2}).fit(X, y)
     for left, right in zip(_weights(pair), _weights(model), strict=True):
         assert_array_equal(left, right[:2])
+
+
+@pytest.fixture
+def diverging():
+    """Two-output regression scaled so that sgd members diverge after different numbers of epochs."""
+    X, y = make_regression(90, 4, n_targets=2, noise=10, random_state=0)
+    return X, y / 10
+
+
+DIVERGING = {"hidden_layer_sizes": (8,), "batch_size": 16, "max_iter": 40, "random_state": 0, "solver": "sgd",
+             "momentum": 0.0}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_member_diverging_after_others_left_the_batch_keeps_its_last_certified_weights(diverging):
+    # The divergence guard's record of certified weights carries over when stopped members leave the batch.
+    X, y = diverging
+    params = {**DIVERGING, "bootstrap": True, "learning_rate_init": 0.05}
+    four = RegularizedMLPRegressor(**params, n_estimators=4).fit(2 * X, y)
+    three = RegularizedMLPRegressor(**params, n_estimators=3).fit(2 * X, y)
+    assert four._training_state.diverged.sum() >= 2
+    assert len({member.n_iter_ for member in four.estimators_}) > 1
+    for left, right in zip(_weights(four), _weights(three), strict=True):
+        assert_array_equal(left[:3], right)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_frozen_members_state_does_not_depend_on_the_grouping(diverging):
+    X, y = diverging
+    params = {**DIVERGING, "n_estimators": 4, "learning_rate_init": 0.03}
+    fits = {}
+    for groups in (1, 2):
+        with threadpool_limits(limits=groups):
+            fits[groups] = RegularizedMLPRegressor(**params).fit(3 * X[:70], y[:70], X_val=3 * X[70:], y_val=y[70:])
+    assert fits[1]._training_state.diverged.any()
+    assert_array_equal(fits[1]._training_state.optimizer.velocity, fits[2]._training_state.optimizer.velocity)
+    assert_array_equal(fits[1].validation_loss_curve_, fits[2].validation_loss_curve_)
+
+
+def test_a_warm_start_without_validation_records_none_for_members_apart(regression, capsys):
+    X, y = regression
+    params = {**SMALL, "n_estimators": 4, "bootstrap": True, "early_stopping": True, "n_iter_no_change": 3,
+              "tol": 1e-3, "max_iter": 40}
+    model = RegularizedMLPRegressor(**params).fit(X, y)
+    validated = len(model.loss_curve_)
+    model.set_params(warm_start=True, early_stopping=False, max_iter=30, verbose=True).fit(X, y)
+    assert np.isnan(model.validation_scores_[validated:]).all()
+    epochs = [int(epoch) for epoch in re.findall(r"Epoch (\d+)", capsys.readouterr().out)]
+    assert epochs == sorted(epochs) and len(set(epochs)) > 1
