@@ -657,12 +657,38 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
             break
         epochs_left -= _run_epochs(data.subset(members), live, config, _validator_for(validate, members, state),
                                    epochs_left, check_stopping, stop, guard, progress)
+    for part, part_indices in zip(parts, part_members, strict=True):
+        _wait_frozen(part, len(live.loss_curve), _validator_for(validate, part_indices, state))
     state = _in_member_order(parts + [live], part_members + [members], validated=validate is not None)
     state.reached_max_iter = not state.stopped.all() and not state.interrupted
     if validate is not None and config.early_stopping and state.best_params is not None:
         restore = ~state.diverged
         state.params[restore] = state.best_params[restore]
     return state
+
+
+def _wait_frozen(part: TrainingState, n_epochs: int, validate) -> None:
+    """Record the epochs up to ``n_epochs`` that the members of ``part`` waited, frozen, apart from the batch.
+
+    As if they had waited in it: the loss curve repeats standing values, and
+    the validation curves get the frozen weights validated on this fit's
+    validation rows (NaN without). A member may have stopped before this
+    fit's first epoch, so its last entry can come from an earlier fit.
+    """
+    waited = n_epochs - len(part.loss_curve)
+    if waited <= 0:
+        return
+    validated_before = len(part.loss_curve)
+    part.loss_curve = _pad_curve(part.loss_curve, part.n_members, n_epochs)
+    part.active_history = _pad_activity(part.active_history, part.n_members, n_epochs)
+    if validate is None and not part.validation_loss_curve:
+        return
+    pad_validation_curves(part, validated_before)
+    missing = np.full(part.n_members, np.nan)
+    with np.errstate(all="ignore"):
+        val_loss, val_score = validate(part.params) if validate is not None else (missing, missing)
+    part.validation_loss_curve += [val_loss] * waited
+    part.validation_score_curve += [val_score] * waited
 
 
 def _validator_for(validate, members: np.ndarray, group_state: TrainingState):

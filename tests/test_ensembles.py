@@ -894,3 +894,27 @@ def test_a_warm_start_without_validation_records_none_for_members_apart(regressi
     assert np.isnan(model.validation_scores_[validated:]).all()
     epochs = [int(epoch) for epoch in re.findall(r"Epoch (\d+)", capsys.readouterr().out)]
     assert epochs == sorted(epochs) and len(set(epochs)) > 1
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("first_validation", [True, False])
+def test_a_member_stopped_before_a_warm_start_is_validated_on_its_new_validation_set(first_validation):
+    # A member that diverged in the first fit waits apart from the start of the second; its frozen weights
+    # are still validated on the second fit's rows, as they would have been in the batch.
+    def data(seed, n=120):
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(n, 5))
+        return X, 3 * (X @ rng.normal(size=5) + 0.1 * rng.normal(size=n))
+
+    (X, y), (X_b, y_b), (X_c, y_c) = data(0), data(1), data(2, 60)
+    params = {"hidden_layer_sizes": (8,), "solver": "sgd", "learning_rate_init": 0.1, "max_iter": 30,
+              "random_state": 0, "n_estimators": 6, "warm_start": True}
+    model = RegularizedMLPRegressor(**params)
+    model.fit(X, y, X_val=X_b, y_val=y_b) if first_validation else model.fit(X, y)
+    diverged = np.flatnonzero(model._training_state.diverged)
+    assert diverged.size and len({member.n_iter_ for member in model.estimators_}) > 1
+    model.set_params(learning_rate_init=0.01).fit(X, y, X_val=X_c, y_val=y_c)
+
+    frozen = model.estimators_[diverged[0]]
+    expected = 0.5 * np.mean((frozen.predict(X_c) - y_c) ** 2)
+    assert_allclose(model._training_state.validation_loss_curve[-1][diverged[0]], expected, rtol=1e-10)
