@@ -161,10 +161,38 @@ class TrainingState:
         return copy.deepcopy(self, memo={id(curve): list(curve) for curve in curves})
 
     def subset(self, members: np.ndarray) -> "TrainingState":
-        """A fresh state for some members (before any training)."""
-        pick = [int(k) for k in members]
-        return new_state(self.params[members].copy(), [self.shuffle_rngs[k] for k in pick],
-                         [self.dropout_rngs[k] for k in pick])
+        """The state of ``members`` (indices, in that order), every per-member part taken (copied).
+
+        Splits fresh members into groups and chunks, takes stopped members
+        out of the batch, and puts merged states back in member order.
+        """
+        def rows(curve):
+            return [entry[members] for entry in curve]
+
+        taken = TrainingState(
+            params=self.params[members],
+            optimizer=None if self.optimizer is None else take_optimizer_members(self.optimizer, members),
+            shuffle_rngs=[self.shuffle_rngs[k] for k in members],
+            dropout_rngs=[self.dropout_rngs[k] for k in members],
+            samples_seen=self.samples_seen,
+            n_iter=self.n_iter[members],
+            loss_curve=rows(self.loss_curve),
+            active_history=rows(self.active_history),
+            validation_loss_curve=rows(self.validation_loss_curve),
+            validation_score_curve=rows(self.validation_score_curve),
+            best_params=None if self.best_params is None else self.best_params[members],
+            stopped=self.stopped[members],
+            diverged=self.diverged[members],
+            interrupted=self.interrupted,
+            reached_max_iter=self.reached_max_iter,
+            solver_failures={new: self.solver_failures[old] for new, old in enumerate(members)
+                             if old in getattr(self, "solver_failures", {})},
+        )
+        if self.tracker is not None:
+            taken.tracker = copy.copy(self.tracker)
+            for name in ("best_score", "best_epoch", "count"):
+                setattr(taken.tracker, name, getattr(self.tracker, name)[members])
+        return taken
 
 
 def _pad_curve(curve: list, n_members: int, length: int, filler: np.ndarray | None = None) -> list:
@@ -272,43 +300,12 @@ def _renumbered_failures(states: list) -> dict:
     return failures
 
 
-def take_members(state: TrainingState, members: np.ndarray) -> TrainingState:
-    """The members ``members`` (indices, in that order) of a state, every per-member part taken."""
-    def rows(curve):
-        return [entry[members] for entry in curve]
-
-    taken = TrainingState(
-        params=state.params[members],
-        optimizer=None if state.optimizer is None else take_optimizer_members(state.optimizer, members),
-        shuffle_rngs=[state.shuffle_rngs[k] for k in members],
-        dropout_rngs=[state.dropout_rngs[k] for k in members],
-        samples_seen=state.samples_seen,
-        n_iter=state.n_iter[members],
-        loss_curve=rows(state.loss_curve),
-        active_history=rows(state.active_history),
-        validation_loss_curve=rows(state.validation_loss_curve),
-        validation_score_curve=rows(state.validation_score_curve),
-        best_params=None if state.best_params is None else state.best_params[members],
-        stopped=state.stopped[members],
-        diverged=state.diverged[members],
-        interrupted=state.interrupted,
-        reached_max_iter=state.reached_max_iter,
-        solver_failures={new: state.solver_failures[old] for new, old in enumerate(members)
-                         if old in getattr(state, "solver_failures", {})},
-    )
-    if state.tracker is not None:
-        taken.tracker = copy.copy(state.tracker)
-        for name in ("best_score", "best_epoch", "count"):
-            setattr(taken.tracker, name, getattr(state.tracker, name)[members])
-    return taken
-
-
 def _in_member_order(states: list, members: list, validated: bool) -> TrainingState:
     """One state from states of disjoint ``members`` (index arrays), in member order (see ``concatenate_states``)."""
     if len(states) == 1:
         return states[0]
     merged = concatenate_states(states, validated)
-    return take_members(merged, np.argsort(np.concatenate(members), kind="stable"))
+    return merged.subset(np.argsort(np.concatenate(members), kind="stable"))
 
 
 def make_optimizer(config: TrainConfig, shape, dtype):
@@ -452,7 +449,7 @@ class FiniteGuard:
     def before_step(self, params: np.ndarray) -> None:
         np.copyto(self._before_step, params)
 
-    def take_members(self, members: np.ndarray) -> "FiniteGuard":
+    def subset(self, members: np.ndarray) -> "FiniteGuard":
         """The guard of ``members`` (indices) only, with what it has certified for them."""
         taken = copy.copy(self)
         taken.certified, taken._before_step = self.certified[members], self._before_step[members]
@@ -649,10 +646,10 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
     while True:
         if live.n_members > 1 and live.stopped.any() and not live.stopped.all():
             leaving, staying = np.flatnonzero(live.stopped), np.flatnonzero(~live.stopped)
-            parts.append(take_members(live, leaving))
+            parts.append(live.subset(leaving))
             part_members.append(members[leaving])
             progress.epochs_apart = max(progress.epochs_apart, int(live.n_iter[leaving].max()))
-            members, live, guard = members[staying], take_members(live, staying), guard.take_members(staying)
+            members, live, guard = members[staying], live.subset(staying), guard.subset(staying)
         if epochs_left == 0 or live.stopped.all() or live.interrupted:
             break
         epochs_left -= _run_epochs(data.subset(members), live, config, _validator_for(validate, members, state),
