@@ -300,11 +300,11 @@ def _renumbered_failures(states: list) -> dict:
     return failures
 
 
-def _in_member_order(states: list, members: list, validated: bool) -> TrainingState:
-    """One state from states of disjoint ``members`` (index arrays), in member order (see ``concatenate_states``)."""
+def _in_member_order(states: list, members: list) -> TrainingState:
+    """One state from states of disjoint ``members`` (index arrays) and equally long curves, in member order."""
     if len(states) == 1:
         return states[0]
-    merged = concatenate_states(states, validated)
+    merged = concatenate_states(states)
     return merged.subset(np.argsort(np.concatenate(members), kind="stable"))
 
 
@@ -371,14 +371,12 @@ class Workspace:
 def epoch_order(data: TrainingData, state: TrainingState, shuffle: bool) -> np.ndarray:
     """Each member's rows for this epoch, shuffled by its own generator.
 
-    A stopped member's generator is not drawn from: a frozen member's whole
-    state stands still, so it is the same whether it waits beside members
-    still training or its group has finished.
+    Every member of ``state`` starts the epoch training (stopped members
+    have left the batch), so each generator draws once per epoch it trains.
     """
     if not shuffle:
         return data.member_rows
-    return np.stack([rows if stopped else rng.permutation(rows)
-                     for rows, rng, stopped in zip(data.member_rows, state.shuffle_rngs, state.stopped, strict=True)])
+    return np.stack([rng.permutation(rows) for rows, rng in zip(data.member_rows, state.shuffle_rngs, strict=True)])
 
 
 def gather_batch(data: TrainingData, rows: np.ndarray, workspace: Workspace) -> tuple:
@@ -514,21 +512,6 @@ def penalised_loss(data_loss: np.ndarray, params: np.ndarray, config: TrainConfi
     return data_loss + penalty_scale(config.penalty, total_weight) * omega
 
 
-def epoch_objective(state: TrainingState, data_loss: np.ndarray, active: np.ndarray, config: TrainConfig,
-                    total_weight) -> np.ndarray:
-    """This epoch's ``loss_curve`` entry: the penalised running loss, or the standing entry of a frozen member.
-
-    A frozen member did not train, so its curve stands still
-    (``standing_values``); the same rule pads the curves of member groups
-    trained apart, which keeps an ensemble's curve independent of how its
-    members were grouped.
-    """
-    objective = penalised_loss(data_loss, state.params, config, total_weight)
-    if active.all() or not state.loss_curve:
-        return objective
-    return np.where(active, objective, standing_values(state.loss_curve, state.n_members))
-
-
 def check_finite_epoch(state: TrainingState, guard: FiniteGuard) -> None:
     """Freeze members whose epoch objective or parameters are not finite.
 
@@ -656,7 +639,7 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
                                    epochs_left, check_stopping, stop, guard, progress)
     for part, part_indices in zip(parts, part_members, strict=True):
         _wait_frozen(part, len(live.loss_curve), _validator_for(validate, part_indices, state))
-    state = _in_member_order(parts + [live], part_members + [members], validated=validate is not None)
+    state = _in_member_order(parts + [live], part_members + [members])
     state.reached_max_iter = not state.stopped.all() and not state.interrupted
     if validate is not None and config.early_stopping and state.best_params is not None:
         restore = ~state.diverged
@@ -700,8 +683,10 @@ def _run_epochs(data: TrainingData, state: TrainingState, config: TrainConfig, v
                 progress: EpochProgress) -> int:
     """Train ``state``'s members for up to ``max_epochs`` epochs; returns how many ran.
 
-    Returns after the first epoch in which a member stopped, so that
-    ``fit_stochastic`` can take it out of the batch.
+    Every member of ``state`` starts each epoch training; the loop returns
+    after the first epoch in which a member stopped, so that
+    ``fit_stochastic`` can take it out of the batch. (A member that diverges
+    mid-epoch is frozen for the rest of that epoch by the step itself.)
     """
     stop_on_validation = validate is not None and config.early_stopping
     params = state.params
@@ -717,7 +702,7 @@ def _run_epochs(data: TrainingData, state: TrainingState, config: TrainConfig, v
             epochs_run += 1
             state.n_iter += active
             with np.errstate(over="ignore", invalid="ignore"):
-                state.loss_curve.append(epoch_objective(state, data_loss, active, config, total_weight))
+                state.loss_curve.append(penalised_loss(data_loss, params, config, total_weight))
             check_finite_epoch(state, guard)
             state.active_history.append(active.copy())
             state.optimizer.end_epoch(state.samples_seen, active)
