@@ -7,6 +7,7 @@ attributes ending in ``_`` (``coefs_``, ``intercepts_``...), which
 continues from.
 """
 
+import contextlib
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
@@ -33,6 +34,7 @@ from skreg._training import (
     TrainingData,
     concatenate_states,
     new_state,
+    one_blas_thread_per_group,
     penalised_loss,
     side_by_side_groups,
     train_members,
@@ -428,7 +430,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         """
         members = np.arange(state.n_members)
         if not parallel:
-            return train_members(data, state, config, self._validator(config, validation, members), incremental)
+            with self._blas_threads_of_a_group():
+                return train_members(data, state, config, self._validator(config, validation, members), incremental)
         n_chunks = min(effective_n_jobs(self.n_jobs), state.n_members)
         if n_chunks <= 1:
             return self._train_chunk(data, state, config, validation, incremental, members)
@@ -449,8 +452,9 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         n_groups = side_by_side_groups(state.n_members)
         if n_groups <= 1:
             label = _members_label(members) if len(members) < self.n_estimators else ""
-            return train_members(data, state, config, self._validator(config, validation, members), incremental,
-                                 label=label)
+            with self._blas_threads_of_a_group():
+                return train_members(data, state, config, self._validator(config, validation, members),
+                                     incremental, label=label)
         groups = np.array_split(np.arange(state.n_members), n_groups)
         return train_side_by_side(
             [(data.subset(group), state.subset(group), self._validator(config, validation, members[group]),
@@ -458,6 +462,10 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
              for group in groups],
             config, incremental,
         )
+
+    def _blas_threads_of_a_group(self):
+        """A single net keeps every BLAS thread; an ensemble's members train on one, in every grouping."""
+        return one_blas_thread_per_group() if self.n_estimators > 1 else contextlib.nullcontext()
 
     def _validator(self, config: TrainConfig, validation, members: np.ndarray):
         """``_make_validator`` for ``members``, or None without validation data."""
@@ -842,7 +850,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
     def _mean_output(self, X) -> np.ndarray:
         """The ensemble's mean output, shape (n_samples, n_outputs)."""
         outputs = self._member_outputs(X)
-        return outputs[0] if outputs.shape[0] == 1 else outputs.mean(axis=0)
+        return outputs.mean(axis=0)
 
     def __getstate__(self):
         state = super().__getstate__()

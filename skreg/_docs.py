@@ -131,10 +131,13 @@ hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         trains in as many groups side by side (threads with one BLAS thread
         each, every group one batched ensemble) as BLAS may use threads there;
         joblib gives each worker ``cpu_count // n_jobs`` of them, and
-        ``threadpoolctl.threadpool_limits(1)`` keeps a fit on one core. The
-        result depends neither on ``n_jobs`` nor on the grouping; a
-        warm-started or ``partial_fit`` call trains in the calling process,
-        as one group."""
+        ``threadpoolctl.threadpool_limits(1)`` keeps a fit on one core. Every
+        member of an ensemble trains on one BLAS thread, so on a given machine
+        member k is bitwise the same whatever ``n_estimators``, ``n_jobs`` and
+        the grouping (fitted from the main thread; BLAS limits are
+        process-wide). A single net keeps all BLAS threads, which can change
+        its last bits. A warm-started or ``partial_fit`` call trains in the
+        calling process, as one group."""
 
 NOTES = """\
     The network minimises

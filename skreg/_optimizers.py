@@ -111,6 +111,13 @@ class Adam:
     ``second_moment = v / (1 - beta_2)``, so that each moment's update is two
     array passes (``m~ <- beta_1 m~ + g``) instead of three; the step folds
     the constants back into its rate and epsilon.
+
+    ``beta_1**t`` and ``beta_2**t`` are kept as running products, one
+    multiplication per step. Unlike a power function, a multiplication is
+    rounded the same by every CPU and every numpy build (vectorised ``pow``
+    rounds differently from Python's on AVX-512), so a member's updates do
+    not depend on the machine's instruction set or on how many members
+    train beside it.
     """
 
     def __init__(self, shape, dtype, *, learning_rate_init, beta_1, beta_2, epsilon):
@@ -119,12 +126,23 @@ class Adam:
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.t = np.zeros((shape[0], 1))
+        self.beta_1_power = np.ones((shape[0], 1))
+        self.beta_2_power = np.ones((shape[0], 1))
         self.member_scale = np.ones((shape[0], 1), dtype=dtype)
         self.first_moment = np.zeros(shape, dtype=dtype)
         self.second_moment = np.zeros(shape, dtype=dtype)
         self._denominator = np.empty(shape, dtype=dtype)
         self._work = np.empty(shape, dtype=dtype)
-        self._rate = 0.0
+        self._rate = np.zeros((shape[0], 1), dtype=dtype)
+
+    def __setstate__(self, state):
+        # Pickles from before the running products (0.3 and older) have only the step count.
+        if "beta_1_power" not in state:
+            state["beta_1_power"] = state["beta_1"] ** state["t"]
+            state["beta_2_power"] = state["beta_2"] ** state["t"]
+            # Their one-member optimizers kept the step rate as a float.
+            state["_rate"] = np.broadcast_to(state["_rate"], state["t"].shape).astype(state["_work"].dtype)
+        self.__dict__.update(state)
 
     def reset_members(self, members: np.ndarray) -> None:
         """Forget the moments of ``members`` (after their parameters were restored)."""
@@ -140,14 +158,18 @@ class Adam:
         # Steps are counted per member: a frozen member's count stands still, so a
         # member's updates do not depend on which other members it trains beside.
         self.t += self.member_scale
-        decay_1, decay_2 = self._moment_decays()
+        all_training = bool(self.member_scale.all())
+        decay_1, decay_2 = (self.beta_1, self.beta_2) if all_training else self._frozen_decays()
+        self.beta_1_power *= decay_1
+        self.beta_2_power *= decay_2
         work = self._work
-        self.first_moment *= decay_1
+        # Cast as the float decays are when multiplied into a float32 array, so both cases round alike.
+        self.first_moment *= np.asarray(decay_1, dtype=work.dtype)
         self.first_moment += grads
         np.multiply(grads, grads, out=work)
-        self.second_moment *= decay_2
+        self.second_moment *= np.asarray(decay_2, dtype=work.dtype)
         self.second_moment += work
-        self._rate = self._step_rate()
+        self._rate = self._step_rate(all_training)
         # sqrt(v) + epsilon = sqrt(1 - beta_2) * (sqrt(v~) + epsilon / sqrt(1 - beta_2))
         np.sqrt(self.second_moment, out=self._denominator)
         self._denominator += self.epsilon / math.sqrt(1.0 - self.beta_2)
@@ -155,30 +177,28 @@ class Adam:
         work *= self._rate
         params -= work
 
-    def _moment_decays(self) -> tuple:
-        """``(beta_1, beta_2)``, or per-member factors of 1 that keep frozen members' moments as they are.
+    def _frozen_decays(self) -> tuple:
+        """Per-member ``(beta_1, beta_2)``, 1 for frozen members, whose moments and powers then stand still.
 
         The caller gives a frozen member a zero gradient row, so ``m~ <- 1 * m~ + 0``.
+        Multiplying by the float ``beta_1`` or by an array holding it rounds
+        the same, so members that all train need no per-member array.
         """
-        if self.member_scale.all():
-            return self.beta_1, self.beta_2
         frozen = self.member_scale == 0
-        dtype = self._work.dtype
-        return np.where(frozen, 1.0, self.beta_1).astype(dtype), np.where(frozen, 1.0, self.beta_2).astype(dtype)
+        return np.where(frozen, 1.0, self.beta_1), np.where(frozen, 1.0, self.beta_2)
 
-    def _step_rate(self):
+    def _step_rate(self, all_training: bool) -> np.ndarray:
         """``member_scale * lr_t * (1 - beta_1) / sqrt(1 - beta_2)`` per member, the rate of the rescaled moments.
 
-        A float for one member (cheap), else an (m, 1) array.
+        Shape (m, 1). A member frozen before its first step has no rate (0).
         """
-        rescale = (1.0 - self.beta_1) / math.sqrt(1.0 - self.beta_2)
-        if self.t.shape[0] == 1:
-            t = max(float(self.t[0, 0]), 1.0)
-            rate = self.learning_rate_init * math.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
-            return rate * rescale * float(self.member_scale[0, 0])
-        t = np.maximum(self.t, 1.0)
-        rate = self.learning_rate_init * np.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
-        return (self.member_scale * rate * rescale).astype(self._work.dtype)
+        bias_1 = 1.0 - self.beta_1_power
+        if not all_training:
+            bias_1[self.t == 0] = 1.0  # 1 - beta_1**0 = 0: a division by zero, multiplied by 0 below
+        rate = np.sqrt(1.0 - self.beta_2_power)
+        rate *= self.learning_rate_init * (1.0 - self.beta_1) / math.sqrt(1.0 - self.beta_2)
+        rate /= bias_1
+        return np.multiply(rate, self.member_scale, out=self._rate)
 
     def prox_step_sizes(self, n_weights: int) -> np.ndarray:
         """Per-coordinate step size of the last update on the first ``n_weights`` parameters.
@@ -198,14 +218,9 @@ class Adam:
 def concatenate_optimizers(optimizers: list):
     """One optimizer for the members of several, in order (their per-member arrays stacked)."""
     merged = copy.copy(optimizers[0])
-    for name in vars(merged):
-        values = [vars(optimizer)[name] for optimizer in optimizers]
-        if any(isinstance(value, np.ndarray) for value in values):
-            # A one-member optimizer may hold a per-member quantity as a float
-            # (Adam's step rate): give it its member axis before stacking.
-            sizes = [optimizer.member_scale.shape[0] for optimizer in optimizers]
-            setattr(merged, name, np.concatenate([np.broadcast_to(value, (size, 1)) if np.ndim(value) == 0 else value
-                                                  for value, size in zip(values, sizes, strict=True)]))
+    for name, value in vars(merged).items():
+        if isinstance(value, np.ndarray):
+            setattr(merged, name, np.concatenate([vars(optimizer)[name] for optimizer in optimizers]))
     return merged
 
 

@@ -352,8 +352,9 @@ class Workspace:
         self.grads = np.empty((m, layout.n_params), dtype=dtype)
         self.penalty_work = np.empty((m, layout.n_weights), dtype=dtype)
         self.views = (*layout.views(params), *layout.views(self.grads))
-        # One member reads a shared 2-D batch; several read (m, batch, ...) arrays.
-        lead = (batch_size,) if m == 1 else (m, batch_size)
+        # Every member reads its own (batch, ...) slice, one member included: a
+        # single net is computed exactly as member k of an ensemble is.
+        lead = (m, batch_size)
         self.X = None if sp.issparse(data.X) else np.empty(lead + data.X.shape[1:], dtype=data.X.dtype)
         self.Y = np.empty(lead + data.Y.shape[1:], dtype=data.Y.dtype)
         self.weight = np.empty(lead, dtype=data.sample_weight.dtype)
@@ -380,14 +381,12 @@ def epoch_order(data: TrainingData, state: TrainingState, shuffle: bool) -> np.n
 
 
 def gather_batch(data: TrainingData, rows: np.ndarray, workspace: Workspace) -> tuple:
-    """``(X, Y, weight)`` of a batch; shared 2-D when there is one member."""
-    if rows.shape[0] == 1:
-        rows = rows[0]
+    """``(X, Y, weight)`` of a batch, each with a leading member axis (a list of sparse matrices for sparse X)."""
     full = rows.shape[-1] == workspace.batch_size
     # The rows are valid indices: mode="clip" only spares numpy the bounds
     # check, which with ``out=`` means buffering the whole batch (10x slower).
     if sp.issparse(data.X):
-        X = data.X[rows] if rows.ndim == 1 else [data.X[member_rows] for member_rows in rows]
+        X = [data.X[member_rows] for member_rows in rows]
     else:
         X = data.X.take(rows, axis=0, out=workspace.X if full else None, mode="clip")
     Y = data.Y.take(rows, axis=0, out=workspace.Y if full else None, mode="clip")
@@ -765,6 +764,25 @@ def side_by_side_groups(n_members: int) -> int:
         return 1
     blas_threads = max((library["num_threads"] for library in _blas_controller().info()), default=1)
     return min(n_members, blas_threads)
+
+
+@contextlib.contextmanager
+def one_blas_thread_per_group():
+    """BLAS on one thread, as every group of members side by side has, while a lone group trains.
+
+    A product split over several BLAS threads can round differently from the
+    same product on one thread. Ensemble members therefore always train on
+    one BLAS thread, whether beside other groups, alone in a joblib worker
+    that has threads to spare, or in one group: member k then ends bitwise
+    the same whatever the ensemble size, ``n_jobs`` or the number of cores.
+    Limits are process-wide, so this applies from the main thread only (as
+    ``side_by_side_groups``); elsewhere BLAS keeps its threads.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    with _blas_controller().limit(limits=1):
+        yield
 
 
 def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = False) -> TrainingState:

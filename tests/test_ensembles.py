@@ -467,6 +467,66 @@ def test_n_jobs_does_not_change_the_fit(config, regression):
         assert_array_equal(serial.oob_prediction_, parallel.oob_prediction_)
 
 
+# Settings whose arithmetic differs most between code paths: vectorised transcendental functions
+# (tanh, logistic, softmax's exp, which AVX-512 builds of numpy round differently), float32, dropout
+# masks, L1's proximal step, out-of-bag early stopping.
+GROUPING_CONFIGS = {
+    "adam-tanh-l1-float32": (RegularizedMLPRegressor, np.float32,
+                             {"activation": "tanh", "penalty": "l1", "alpha": 0.05}),
+    "sgd-logistic-dropout": (RegularizedMLPClassifier, np.float64,
+                             {"solver": "sgd", "activation": "logistic", "dropout": 0.2, "learning_rate_init": 0.05,
+                              "learning_rate": "invscaling"}),
+    "adam-bootstrap-early-stopping": (RegularizedMLPClassifier, np.float32,
+                                      {"bootstrap": True, "early_stopping": True, "n_iter_no_change": 3,
+                                       "max_iter": 60}),
+}
+
+
+@pytest.mark.filterwarnings("ignore:.*out-of-bag:UserWarning")
+@pytest.mark.parametrize("config", GROUPING_CONFIGS)
+def test_member_k_is_bitwise_the_same_in_every_grouping(config, regression, classification):
+    """Member k ends bitwise the same whatever the ensemble size, n_jobs (chunks of 1 to 4 members) or BLAS threads."""
+    cls, dtype, settings = GROUPING_CONFIGS[config]
+    X, y = classification if cls is RegularizedMLPClassifier else regression
+    X = X.astype(dtype)
+    params = {**SMALL, "hidden_layer_sizes": (8, 6), **settings}
+    with threadpool_limits(limits=1):
+        pair = cls(**params, n_estimators=2).fit(X, y)
+    for n_jobs in (None, 3, 4):
+        for threads in (1, 2):
+            with threadpool_limits(limits=threads):
+                model = cls(**params, n_estimators=4, n_jobs=n_jobs).fit(X, y)
+            for k in range(2):
+                for left, right in zip(_weights(model.estimators_[k]), _weights(pair.estimators_[k]), strict=True):
+                    assert_array_equal(left, right, err_msg=f"member {k}, n_jobs={n_jobs}, {threads} BLAS thread(s)")
+
+
+def test_a_lone_member_in_a_worker_with_spare_blas_threads_trains_on_one():
+    """A chunk of one member in a joblib worker that has two BLAS threads rounds as the member does in a group.
+
+    Products of this size round differently on one and two BLAS threads (checked first on a single
+    net, which keeps every thread); the member must not.
+    """
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 30))
+    y = X[:, 0] + rng.normal(size=3000)
+    params = {"hidden_layer_sizes": (64,), "batch_size": 1000, "max_iter": 3, "random_state": 0}
+    fits = {}
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads):
+            fits[threads] = RegularizedMLPRegressor(**params).fit(X, y)
+    if all(np.array_equal(a, b) for a, b in zip(_weights(fits[1]), _weights(fits[2]), strict=True)):
+        pytest.skip("this BLAS rounds these products alike on one and two threads")
+    with threadpool_limits(limits=1):
+        in_a_group = RegularizedMLPRegressor(**params, n_estimators=2).fit(X, y)
+    with joblib.parallel_config(backend="loky", inner_max_num_threads=2):
+        alone_in_workers = RegularizedMLPRegressor(**params, n_estimators=2, n_jobs=2).fit(X, y)
+    for left, right in zip(_weights(alone_in_workers), _weights(in_a_group), strict=True):
+        assert_array_equal(left, right)
+    for left, right in zip(_weights(in_a_group.estimators_[0]), _weights(fits[1]), strict=True):
+        assert_array_equal(left, right)
+
+
 # Groups of members side by side in threads: the same fit, whatever the split.
 SIDE_BY_SIDE_CONFIGS = {
     "adam-bootstrap-early-stopping": PARALLEL_CONFIGS["adam-bootstrap-early-stopping"],

@@ -361,6 +361,47 @@ def test_adam_steps(two_steps):
     assert_allclose(first - w0, -lr * np.sign(g1), rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_adam_bias_correction_over_many_steps_and_frozen_epochs(dtype):
+    """The running products beta**t give scikit-learn's step rate after thousands of steps, frozen spells included.
+
+    Member 1 is frozen for a stretch: its count, powers and rate stand still meanwhile.
+    """
+    b1, b2, lr = 0.9, 0.999, 1e-3
+    optimizer = Adam((2, 3), dtype, learning_rate_init=lr, beta_1=b1, beta_2=b2, epsilon=1e-8)
+    params = np.zeros((2, 3), dtype=dtype)
+    grads = np.ones((2, 3), dtype=dtype)
+    for step in range(5000):
+        frozen = 1000 <= step < 3000
+        optimizer.member_scale[1] = 0 if frozen else 1
+        optimizer.step(params, grads * optimizer.member_scale)
+    t = np.array([5000, 3000])
+    assert optimizer.t[:, 0].tolist() == t.tolist()
+    expected = lr * np.sqrt(1 - b2**t) / (1 - b1**t) * (1 - b1) / np.sqrt(1 - b2)
+    assert_allclose(optimizer._rate[:, 0], expected, rtol=1e-10 if dtype is np.float64 else 1e-6)
+
+
+def test_adam_state_from_before_the_running_products_continues():
+    """An Adam pickled by 0.3 (step count only, a float rate for one member) loads with its powers rebuilt."""
+    import pickle
+
+    optimizer = Adam((1, 4), np.float64, learning_rate_init=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+    params = np.zeros((1, 4))
+    for _ in range(7):
+        optimizer.step(params, np.ones((1, 4)))
+    old = dict(vars(optimizer))
+    del old["beta_1_power"], old["beta_2_power"]
+    old["_rate"] = float(old["_rate"][0, 0])
+    loaded = Adam.__new__(Adam)
+    loaded.__setstate__(old)
+    assert_allclose(loaded.beta_1_power, 0.9**7, rtol=1e-14)
+    assert loaded._rate.shape == (1, 1)
+    copy = pickle.loads(pickle.dumps(loaded))
+    copy.step(params.copy(), np.ones((1, 4)))
+    optimizer.step(params.copy(), np.ones((1, 4)))
+    assert_allclose(copy._rate, optimizer._rate, rtol=1e-14)
+
+
 def test_adam_frozen_member(two_steps):
     """A frozen member's parameters, moments and step count stand still while the others train."""
     w0, g1, g2 = two_steps
