@@ -101,6 +101,48 @@ def _score(scorer, estimator, X, y, weight: np.ndarray) -> float:
                         f"(by sample_weight, or by class_weight on a split of the training rows): {error}") from error
 
 
+# How far apart (in training standard deviations, or as a ratio of spreads) X_val's columns may sit
+# before they look transformed differently from X's.
+SCALE_MISMATCH_FACTOR = 10.0
+
+
+def _column_moments(X) -> tuple:
+    """Column means and standard deviations of a dense or sparse matrix."""
+    if sp.issparse(X):
+        mean = np.asarray(X.mean(axis=0)).ravel()
+        second = np.asarray(X.multiply(X).mean(axis=0)).ravel()
+        return mean, np.sqrt(np.maximum(second - mean**2, 0.0))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64)
+
+
+def _warn_if_on_another_scale(X, X_val) -> None:
+    """Warn when ``X_val`` visibly went through other transformations than ``X`` (e.g. not a Pipeline's scaler).
+
+    A column whose validation mean lies many training standard deviations
+    from its training mean, or whose spread differs by as large a factor,
+    would make early stopping watch a network evaluated off its inputs' scale.
+    """
+    if X_val.shape[0] < 2 or X.shape[0] < 2:
+        return
+    mean, std = _column_moments(X)
+    mean_val, std_val = _column_moments(X_val)
+    varies = (std > 0) & np.isfinite(std) & np.isfinite(std_val)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.where(varies, np.abs(mean_val - mean) / std, 0.0)
+        ratio = np.where(varies & (std_val > 0), np.maximum(std_val / std, std / std_val), 1.0)
+    off = np.flatnonzero((shift > SCALE_MISMATCH_FACTOR) | (ratio > SCALE_MISMATCH_FACTOR))
+    if off.size == 0:
+        return
+    j = int(off[0])
+    warnings.warn(
+        f"X_val looks like it is on another scale than X: in {off.size} column(s), e.g. column {j} (mean "
+        f"{mean_val[j]:.3g}, std {std_val[j]:.3g} in X_val against {mean[j]:.3g}, {std[j]:.3g} in X). Inside a "
+        "Pipeline, X_val does not go through the pipeline's transformers unless it is routed to them: "
+        "sklearn.set_config(enable_metadata_routing=True), Pipeline(..., transform_input=['X_val']) and "
+        "estimator.set_fit_request(X_val=True, y_val=True).", UserWarning, stacklevel=5)
+
+
 def _members_label(members: np.ndarray) -> str:
     """How ``verbose`` lines name a chunk or group of members."""
     return f"member {members[0]}" if len(members) == 1 else f"members {members[0]}-{members[-1]}"
@@ -541,6 +583,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             X_val, y_val = validate_data(self, X_val, y_val, reset=False, accept_sparse=["csr", "csc"],
                                          dtype=X.dtype, multi_output=True, y_numeric=self._y_numeric)
             X_val = X_val.tocsr() if sp.issparse(X_val) else X_val
+            _warn_if_on_another_scale(X, X_val)
             Y_val = self._encode_targets(y_val, first_call=False).astype(X.dtype, copy=False)
             weight_val = _check_sample_weight(sample_weight_val, X_val, dtype=X.dtype, ensure_non_negative=True)
             return all_rows, (X_val, Y_val, weight_val, y_val)

@@ -217,9 +217,11 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         return_std : bool, default=False
-            Also return the standard deviation across members, the ensemble's
-            own uncertainty about the regression function f(x) (zero for a
-            single network) -- not the noise of y around it.
+            Also return the standard deviation across members: how much the
+            fitted function varies between members (with ``bootstrap=True``,
+            between resamples of the training set) -- not the noise of y
+            around it, and not the model's bias. A single network has no
+            spread: its std is zero, with a warning.
 
         Returns
         -------
@@ -230,6 +232,11 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
         if not return_std:
             return self._shape_output(self._mean_output(X))
         outputs = self._member_outputs(X)
+        if outputs.shape[0] == 1:
+            warnings.warn("predict(return_std=True) on a single network (n_estimators=1): there is no spread "
+                          "across members, so the std is 0. Fit an ensemble (n_estimators >= 2, bootstrap=True) "
+                          "for a spread, or use predict_interval for a prediction interval.", UserWarning,
+                          stacklevel=2)
         return self._shape_output(outputs.mean(axis=0)), self._shape_output(_member_std(outputs))
 
     def predict_interval(self, X, confidence_level=0.9, method="jackknife+ab"):
@@ -254,10 +261,15 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
             keep them apart.
 
             'percentile': the central ``confidence_level`` band of the member
-            predictions -- a band for the regression function f(x), *not*
-            for y: on noisy data it covers far fewer new observations. With
-            bootstrap members it is the bootstrap percentile band; an
-            ensemble of different initialisations alone is not calibrated.
+            predictions. It shows how much the fit varies between members
+            (with bootstrap members, between resamples of the training set):
+            the model's variance only. It is *not* a prediction interval for
+            y (on noisy data it covers far fewer new observations), nor a
+            confidence band for the true f(x): it carries none of the
+            model's bias, so where the model underfits it misses f(x) far
+            more often than ``confidence_level`` says. An ensemble of
+            different initialisations alone (``bootstrap=False``) only
+            reflects the random starts.
 
         Returns
         -------
