@@ -34,8 +34,8 @@ from skreg._training import (
     TrainingData,
     concatenate_states,
     new_state,
+    noise_free_objective,
     one_blas_thread_per_group,
-    penalised_loss,
     side_by_side_groups,
     train_members,
     train_side_by_side,
@@ -736,16 +736,6 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         """Whether early stopping watched a validation set (and restored its best epoch)."""
         return self.early_stopping and bool(state.validation_loss_curve) and state.tracker is not None
 
-    def _objective_value(self, params, config: TrainConfig, data: TrainingData) -> np.ndarray:
-        """J of each member at ``params`` on its own training rows (no dropout)."""
-        coefs, intercepts = config.network.layout.views(params)
-        weight = data.row_weights()
-        with np.errstate(all="ignore"):
-            output = predict_members(data.X, coefs, intercepts, config.network.activation,
-                                     config.network.output_activation)
-            loss = weighted_mean_loss(config.network.loss, data.Y, output, weight)
-            return penalised_loss(loss, params, config, weight.sum(axis=1, dtype=np.float64))
-
     def _fall_back_where_non_finite(self, state, initial_params, config: TrainConfig,
                                     data: TrainingData) -> np.ndarray:
         """Last line of defence: a member whose fitted objective is not finite gets its starting weights.
@@ -756,12 +746,12 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         loss, but weights can still be finite yet so large that predictions
         overflow; such a member must not leave NaN predictions behind.
         """
-        objective = self._objective_value(state.params, config, data)
+        objective = noise_free_objective(data, state.params, config)
         bad = ~np.isfinite(objective)
         if bad.any():
             state.params[bad] = initial_params[bad]
             state.diverged |= bad
-            objective = self._objective_value(state.params, config, data)
+            objective = noise_free_objective(data, state.params, config)
         return objective
 
     def _warn_about(self, state, incremental: bool) -> None:

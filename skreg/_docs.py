@@ -58,7 +58,11 @@ hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
     tol : float, default=1e-4
         Minimum improvement of the monitored quantity (training loss, or
         validation score with early stopping) over ``n_iter_no_change``
-        epochs; for 'lbfgs', the projected-gradient tolerance.
+        epochs; for 'lbfgs', the projected-gradient tolerance. With dropout
+        the training loss watched is the objective measured without dropout
+        at each epoch's end (one forward pass over the training rows), not
+        the running loss of the thinned networks, whose noise would stop the
+        fit on a lucky epoch.
 
     verbose : bool, default=False
         Print one line per epoch: epoch, training loss, validation loss and
@@ -186,13 +190,15 @@ coefs_ : list of ndarray
 
     loss_curve_ : list of float
         The objective at each epoch (the running minibatch average of the
-        data term plus the penalty at the epoch's end); for 'lbfgs', at each
+        data term, with dropout active, plus the penalty at the epoch's end);
+        for 'lbfgs', at each
         iteration. For an ensemble, the mean over members, a member that has
         stopped counting with its last value.
 
     best_loss_ : float or None
         Best epoch objective when the stopping rule watches the training
-        loss; None with a validation set or with 'lbfgs'.
+        loss (with dropout, the objective measured without it; see ``tol``);
+        None with a validation set or with 'lbfgs'.
 
     validation_loss_curve_ : list of float or None
         Validation loss (data term only) after each epoch, when a validation

@@ -19,7 +19,8 @@ import scipy.optimize
 import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
-from skreg._network import dropout_masks
+from skreg._losses import weighted_mean_loss
+from skreg._network import dropout_masks, predict_members
 from skreg._objective import (
     NetworkSpec,
     PenaltySpec,
@@ -511,6 +512,35 @@ def penalised_loss(data_loss: np.ndarray, params: np.ndarray, config: TrainConfi
     return data_loss + penalty_scale(config.penalty, total_weight) * omega
 
 
+def noise_free_objective(data: TrainingData, params: np.ndarray, config: TrainConfig) -> np.ndarray:
+    """J of each member at ``params`` on its own training rows, without dropout: ``loss_``, shape (m,)."""
+    network = config.network
+    coefs, intercepts = network.layout.views(params)
+    weight = data.row_weights()
+    with np.errstate(all="ignore"):
+        output = predict_members(data.X, coefs, intercepts, network.activation, network.output_activation)
+        loss = weighted_mean_loss(network.loss, data.Y, output, weight)
+        return penalised_loss(loss, params, config, weight.sum(axis=1, dtype=np.float64))
+
+
+def watched_scores(data: TrainingData, state: TrainingState, config: TrainConfig, on_validation: bool) -> np.ndarray:
+    """What the stopping rule watches this epoch, per member, higher is better.
+
+    The validation score, or minus the training objective. Without noise in
+    the step that is the epoch's running minibatch loss (scikit-learn's
+    rule, at no extra cost). With dropout the running loss is measured on
+    thinned networks and jumps with the masks: one lucky epoch would never
+    be beaten and the fit would stop on noise, so the objective is then
+    measured noise-free at the epoch's end (one forward pass over the
+    training rows).
+    """
+    if on_validation:
+        return state.validation_score_curve[-1]
+    if any(config.dropout):
+        return -noise_free_objective(data, state.params, config)
+    return -state.loss_curve[-1]
+
+
 def check_finite_epoch(state: TrainingState, guard: FiniteGuard) -> None:
     """Freeze members whose epoch objective or parameters are not finite.
 
@@ -710,7 +740,7 @@ def _run_epochs(data: TrainingData, state: TrainingState, config: TrainConfig, v
                 with np.errstate(all="ignore"):
                     record_validation(state, validate)
             if check_stopping:
-                scores = state.validation_score_curve[-1] if stop_on_validation else -state.loss_curve[-1]
+                scores = watched_scores(data, state, config, stop_on_validation)
                 update_stopping(state, config, scores, active, keep_best=stop_on_validation)
             np.copyto(last_epoch_params, params)
             if config.verbose:

@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.datasets import make_classification
+from sklearn.datasets import make_blobs, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer, StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_limits
@@ -127,6 +128,39 @@ def test_early_stopping_stops_and_restores_the_best_epoch(cls, solver, problem):
     # The kept weights are the best epoch's, not the last epoch's.
     assert_allclose(-_validation_loss(model, X_val, y_val), model.best_validation_score_, rtol=1e-10)
     assert model.validation_loss_curve_[-1] > model.validation_loss_curve_[model.best_iteration_ - 1]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_stopping_on_the_training_loss_is_not_driven_by_dropout_noise(n_classes, seed):
+    """With dropout the rule watches the noise-free objective: a lucky noisy epoch must not end the fit.
+
+    Blobs with one class weighted 1000 times the others: a fitted net predicts that class almost
+    everywhere. The running loss with dropout jumps several-fold between epochs; stopping on it
+    ended these fits after 15-50 epochs predicting the weighted class for 0-56% of new rows.
+    """
+    X, y = make_blobs(centers=n_classes, cluster_std=20, random_state=0)
+    X_train, X_test, y_train, _ = train_test_split(X, y, test_size=0.5, random_state=0)
+    class_weight = {0: 1000, **{k: 1e-4 for k in range(1, n_classes)}}
+    model = RegularizedMLPClassifier((6, 5), dropout=[0.1, 0.3], class_weight=class_weight, max_iter=1000,
+                                     random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X_train, y_train)
+    assert np.mean(model.predict(X_test) == 0) > 0.87
+
+
+def test_the_watched_objective_with_dropout_is_the_noise_free_one(regression):
+    """best_loss_ is the best J without dropout over the epochs: the ``loss_`` of fits stopped at each epoch."""
+    X, y = regression[:2]
+    params = {"hidden_layer_sizes": (16,), "dropout": 0.3, "learning_rate_init": 0.01, "tol": 0.0,
+              "n_iter_no_change": 1000, "random_state": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        full = RegularizedMLPRegressor(**params, max_iter=8).fit(X, y)
+        per_epoch = [RegularizedMLPRegressor(**params, max_iter=epochs).fit(X, y).loss_ for epochs in range(1, 9)]
+    assert full.best_loss_ == min(per_epoch)
+    assert full.loss_ == per_epoch[-1]
 
 
 @pytest.mark.parametrize("solver", STOCHASTIC)
