@@ -374,6 +374,9 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             raise ValueError("Pass both X_val and y_val to use an explicit validation set, or neither.")
         if sample_weight_val is not None and X_val is None:
             raise ValueError("sample_weight_val was given without X_val and y_val.")
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True: it trains one epoch per call and "
+                             "has no validation split to stop on. Set early_stopping=False for partial_fit.")
         continuing = (incremental or self.warm_start) and hasattr(self, "coefs_")
         X, y = self._validate_training_data(X, y, reset=not continuing)
         y = self._prepare_y(y)

@@ -1,0 +1,57 @@
+"""Behaviour a user switching from scikit-learn's MLP relies on: its errors, its messages, its counters.
+
+Each test pins one place where skreg once differed from ``MLPClassifier``/``MLPRegressor`` in a way that
+scripts notice (a fit that returned where scikit-learn raises, a message that scripts match, ``n_iter_``).
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
+
+from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
+
+ESTIMATORS = [RegularizedMLPClassifier, RegularizedMLPRegressor]
+SMALL = {"hidden_layer_sizes": (5,), "max_iter": 5, "random_state": 0}
+
+
+@pytest.fixture(autouse=True)
+def single_blas_thread():
+    """Tiny problems: BLAS threads cost more than they give."""
+    with threadpool_limits(limits=1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return (X - X.mean(axis=0)) / X.std(axis=0), y
+
+
+def _weights(estimator) -> list:
+    return [*estimator.coefs_, *estimator.intercepts_]
+
+
+# --------------------------------------------------------------------------
+# Calls scikit-learn refuses
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_partial_fit_refuses_early_stopping(cls, iris):
+    X, y = iris
+    model = cls(**SMALL, early_stopping=True)
+    with pytest.raises(ValueError, match=r"^partial_fit does not support early_stopping=True"):
+        model.partial_fit(X, y, **({"classes": np.unique(y)} if cls is RegularizedMLPClassifier else {}))
+    assert not hasattr(model, "coefs_")
+    # After a fit, too (the fit itself is fine), and the fitted model is left as it was.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    before = [W.copy() for W in _weights(model)]
+    with pytest.raises(ValueError, match=r"^partial_fit does not support early_stopping=True"):
+        model.partial_fit(X, y)
+    for W, W_before in zip(_weights(model), before, strict=True):
+        np.testing.assert_array_equal(W, W_before)
