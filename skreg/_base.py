@@ -242,6 +242,9 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         """Hook to reshape ``y`` after validation (the classifier flattens a column)."""
         return y
 
+    def _check_warm_start_targets(self, y):
+        """Hook: a warm-started ``fit`` must suit the fitted output units (the classifier checks its classes)."""
+
     def _stratify(self, y):
         """Labels to stratify the validation split by (``None``: no stratification)."""
         return None
@@ -380,6 +383,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         continuing = (incremental or self.warm_start) and hasattr(self, "coefs_")
         X, y = self._validate_training_data(X, y, reset=not continuing)
         y = self._prepare_y(y)
+        if continuing and not incremental:
+            self._check_warm_start_targets(y)
         Y = self._encode_targets(y, first_call=not continuing, classes=classes)
         Y = Y.astype(X.dtype, copy=False)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)

@@ -4,6 +4,7 @@ Each test pins one place where skreg once differed from ``MLPClassifier``/``MLPR
 scripts notice (a fit that returned where scikit-learn raises, a message that scripts match, ``n_iter_``).
 """
 
+import re
 import warnings
 
 import numpy as np
@@ -55,3 +56,29 @@ def test_partial_fit_refuses_early_stopping(cls, iris):
         model.partial_fit(X, y)
     for W, W_before in zip(_weights(model), before, strict=True):
         np.testing.assert_array_equal(W, W_before)
+
+
+@pytest.mark.parametrize("other_classes", [[0, 1], [0, 1, 3], [0, 1, 2, 3]], ids=["fewer", "other", "more"])
+def test_warm_start_refuses_other_classes(iris, other_classes):
+    X, y = iris
+    model = RegularizedMLPClassifier(**SMALL, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+        model.fit(X, y[::-1])  # the same classes, in another order of rows: fine
+    before = [W.copy() for W in _weights(model)]
+    y_other = np.resize(np.asarray(other_classes), len(y))
+    expected = ("warm_start can only be used where `y` has the same classes as in the previous call to fit. "
+                f"Previously got [0 1 2], `y` has {np.unique(y_other)}")
+    with pytest.raises(ValueError, match="^" + re.escape(expected)):
+        model.fit(X, y_other)
+    np.testing.assert_array_equal(model.classes_, [0, 1, 2])
+    for W, W_before in zip(_weights(model), before, strict=True):
+        np.testing.assert_array_equal(W, W_before)
+
+
+def test_partial_fit_still_accepts_a_subset_of_the_classes(iris):
+    X, y = iris
+    model = RegularizedMLPClassifier(**SMALL).partial_fit(X, y, classes=[0, 1, 2])
+    model.partial_fit(X[y < 2], y[y < 2])
+    np.testing.assert_array_equal(model.classes_, [0, 1, 2])
