@@ -556,15 +556,37 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
                 "validation_fraction, pass X_val/y_val, or set early_stopping=False."
             )
         stratify = self._stratify(y)
-        try:
-            train_rows, val_rows = train_test_split(all_rows, test_size=n_val, stratify=stratify,
-                                                    random_state=stream_seed(entropy, "split"))
-        except ValueError:
-            train_rows, val_rows = train_test_split(all_rows, test_size=n_val,
-                                                    random_state=stream_seed(entropy, "split"))
+        if stratify is not None:
+            self._check_stratifiable(stratify, n_val, n - n_val)
+        train_rows, val_rows = train_test_split(all_rows, test_size=n_val, stratify=stratify,
+                                                random_state=stream_seed(entropy, "split"))
         train_rows.sort()
         val_rows.sort()
         return train_rows, (X[val_rows], Y[val_rows], sample_weight[val_rows], y[val_rows])
+
+    def _check_stratifiable(self, labels, n_val: int, n_train: int) -> None:
+        """The early-stopping split is stratified by class: refuse, never silently drop, a split that cannot be.
+
+        Every class needs a row on each side (scikit-learn's rule; the
+        first message starts with scikit-learn's wording).
+        """
+        classes, counts = np.unique(labels, return_counts=True)
+        rare = classes[counts < 2]
+        if rare.size:
+            raise ValueError(
+                "The least populated classes in y have only 1 member, which is too few to stratify the "
+                f"early-stopping validation split. Classes with too few members are: {rare.tolist()}. Pass an "
+                "explicit validation set (fit(X_val=, y_val=)), drop or merge those classes, or set "
+                "early_stopping=False."
+            )
+        if min(n_val, n_train) < len(classes):
+            change = "Raise" if n_val < len(classes) else "Lower"
+            raise ValueError(
+                f"The stratified early-stopping split has {n_val} validation and {n_train} training rows "
+                f"(validation_fraction={self.validation_fraction}), too few to hold each of the {len(classes)} "
+                f"classes on both sides. {change} validation_fraction, pass X_val/y_val, or set "
+                "early_stopping=False."
+            )
 
     def _member_rows(self, train_rows: np.ndarray, entropy: int) -> np.ndarray:
         """The rows each member trains on: all training rows, or a bootstrap draw each."""

@@ -292,6 +292,8 @@ def _parameter_problems(case: Case, n_rows: int) -> None:
         n_val = math.ceil(p.get("validation_fraction", 0.1) * n_rows)
         if n_val < 2 or n_rows - n_val < 1:
             case.problems["validation split too small"] = ("validation",)
+        elif case.kind == "classifier":
+            case.hazards["a class too small to stratify the split"] = ("stratif",)
 
 
 @st.composite

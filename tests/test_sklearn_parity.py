@@ -82,3 +82,25 @@ def test_partial_fit_still_accepts_a_subset_of_the_classes(iris):
     model = RegularizedMLPClassifier(**SMALL).partial_fit(X, y, classes=[0, 1, 2])
     model.partial_fit(X[y < 2], y[y < 2])
     np.testing.assert_array_equal(model.classes_, [0, 1, 2])
+
+
+def test_stratified_split_refuses_a_class_with_one_member():
+    X = np.arange(40, dtype=float).reshape(20, 2)
+    y = np.array(["a"] * 10 + ["b"] * 9 + ["c"])
+    model = RegularizedMLPClassifier(**SMALL, early_stopping=True, validation_fraction=0.2)
+    with pytest.raises(ValueError, match=r"^The least populated classes in y have only 1 member.*\['c'\].*X_val"):
+        model.fit(X, y)
+    assert not hasattr(model, "coefs_")
+
+
+def test_stratified_split_refuses_fewer_validation_rows_than_classes():
+    X = np.arange(80, dtype=float).reshape(40, 2)
+    y = np.repeat(np.arange(8), 5)
+    model = RegularizedMLPClassifier(**SMALL, early_stopping=True, validation_fraction=0.1)  # 4 rows, 8 classes
+    with pytest.raises(ValueError, match=r"4 validation .* 8 classes.*Raise validation_fraction"):
+        model.fit(X, y)
+    # An explicit validation set needs no split.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y, X_val=X, y_val=y)
+    assert model.best_iteration_ >= 1
