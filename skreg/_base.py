@@ -551,9 +551,9 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         n_val = int(np.ceil(self.validation_fraction * n)) if n else 0
         if n_val < 2 or n - n_val < 1:
             raise ValueError(
-                f"The validation split has {n_val} row(s) (validation_fraction={self.validation_fraction} of "
-                f"n_samples={n}); early stopping needs at least 2 validation rows and 1 training row. Raise "
-                "validation_fraction, pass X_val/y_val, or set early_stopping=False."
+                f"The validation set is too small: the split has {n_val} row(s) (validation_fraction="
+                f"{self.validation_fraction} of n_samples={n}); early stopping needs at least 2 validation rows "
+                "and 1 training row. Raise validation_fraction, pass X_val/y_val, or set early_stopping=False."
             )
         stratify = self._stratify(y)
         if stratify is not None:

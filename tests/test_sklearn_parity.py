@@ -104,3 +104,15 @@ def test_stratified_split_refuses_fewer_validation_rows_than_classes():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X, y, X_val=X, y_val=y)
     assert model.best_iteration_ >= 1
+
+
+# --------------------------------------------------------------------------
+# Messages and output that scripts read
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_too_small_validation_split_message_starts_as_in_sklearn(cls):
+    X = np.arange(10, dtype=float).reshape(5, 2)
+    y = np.array([0, 1, 0, 1, 0])
+    with pytest.raises(ValueError, match=r"^The validation set is too small: the split has 1 row"):
+        cls(**SMALL, early_stopping=True, validation_fraction=0.1).fit(X, y)
