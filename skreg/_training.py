@@ -570,11 +570,14 @@ class EpochProgress:
 
 
 def report_epoch(state: TrainingState, active_before: np.ndarray, progress: EpochProgress) -> None:
-    """One line per epoch for ``verbose=True``, prefixed by ``[label]`` when one group of members reports."""
+    """One line per epoch for ``verbose=True``, prefixed by ``[label]`` when one group of members reports.
+
+    It starts as scikit-learn's does, ``Iteration N, loss = ...``, which scripts parse.
+    """
     members = active_before if active_before.any() else np.ones_like(active_before)
     line = f"[{progress.label}] " if progress.label else ""
     epoch = max(int(state.n_iter.max()), progress.epochs_apart)
-    line += f"Epoch {epoch}: loss = {state.loss_curve[-1][members].mean():.8f}"
+    line += f"Iteration {epoch}, loss = {state.loss_curve[-1][members].mean():.8f}"
     if state.validation_loss_curve:
         line += f", validation loss = {state.validation_loss_curve[-1][members].mean():.8f}"
         line += f", validation score = {state.validation_score_curve[-1][members].mean():.6f}"

@@ -116,3 +116,33 @@ def test_too_small_validation_split_message_starts_as_in_sklearn(cls):
     y = np.array([0, 1, 0, 1, 0])
     with pytest.raises(ValueError, match=r"^The validation set is too small: the split has 1 row"):
         cls(**SMALL, early_stopping=True, validation_fraction=0.1).fit(X, y)
+
+
+# Formatted as scikit-learn's "Iteration %d, loss = %.8f"; skreg's extra fields may follow.
+SKLEARN_VERBOSE_LINE = r"Iteration (\d+), loss = (\d+\.\d{8})(?:,|$)"
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_verbose_lines_start_as_in_sklearn(cls, iris, capsys):
+    X, y = iris
+    model = cls(**{**SMALL, "max_iter": 3}, n_iter_no_change=50, verbose=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    matches = [re.match(SKLEARN_VERBOSE_LINE, line) for line in lines]
+    assert all(matches), lines
+    assert [int(match.group(1)) for match in matches] == [1, 2, 3]
+    np.testing.assert_allclose([float(match.group(2)) for match in matches], model.loss_curve_, rtol=1e-6)
+    model.partial_fit(X, y)
+    assert re.match(SKLEARN_VERBOSE_LINE, capsys.readouterr().out)
+
+
+def test_verbose_lines_of_a_group_of_members_hold_sklearns_line(iris, capsys):
+    X, y = iris
+    with threadpool_limits(limits=2):  # two groups side by side, each naming its members
+        RegularizedMLPRegressor(**{**SMALL, "max_iter": 2}, n_estimators=3, verbose=True).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4  # 2 epochs of 2 groups
+    for line in lines:
+        assert re.match(r"\[members? [\d-]+\] " + SKLEARN_VERBOSE_LINE, line), line
