@@ -653,7 +653,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
                 weight = weight_val if weight_val.ndim == 1 else weight_val[k]
                 rows = np.flatnonzero(weight > 0)
                 member_coefs, member_intercepts = network.layout.views(params[k : k + 1])
-                member = self._member_estimator([W[0] for W in member_coefs], [b[0, 0] for b in member_intercepts])
+                member = self._member_estimator([W[0] for W in member_coefs], [b[0, 0] for b in member_intercepts],
+                                                feature_names=False)
                 scores.append(_score(scorer, member, X_val[rows], y_val[rows], weight[rows]))
             return loss, np.asarray(scores, dtype=np.float64)
 
@@ -768,8 +769,13 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             return [W[None] for W in self.coefs_], [b[None, None] for b in self.intercepts_]
         return list(self.coefs_), [b[:, None] for b in self.intercepts_]
 
-    def _member_estimator(self, coefs: list, intercepts: list):
-        """A fitted single-network estimator of the same class around one member's weights."""
+    def _member_estimator(self, coefs: list, intercepts: list, feature_names: bool = True):
+        """A fitted single-network estimator of the same class around one member's weights.
+
+        Without ``feature_names`` it has no ``feature_names_in_``: the
+        validator hands the scorer validated arrays, which would otherwise
+        warn every epoch that X has no feature names (scikit-learn gh-24846).
+        """
         member = type(self)(**{**self.get_params(deep=False), "n_estimators": 1, "bootstrap": False,
                                "oob_score": False, "n_jobs": None})
         member.coefs_ = coefs
@@ -778,7 +784,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         member.n_outputs_ = coefs[-1].shape[1]
         member.out_activation_ = OUTPUT_ACTIVATIONS[self._loss_name()]
         for name in ("n_features_in_", "feature_names_in_", "classes_", "_label_binarizer", "_n_targets"):
-            if hasattr(self, name):
+            if hasattr(self, name) and (feature_names or name != "feature_names_in_"):
                 setattr(member, name, getattr(self, name))
         return member
 

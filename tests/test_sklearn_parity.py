@@ -107,6 +107,34 @@ def test_stratified_split_refuses_fewer_validation_rows_than_classes():
 
 
 # --------------------------------------------------------------------------
+# Fits that must not warn
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+@pytest.mark.parametrize("validation", ["split", "X_val"])
+@pytest.mark.parametrize("n_estimators", [1, 2])
+def test_scoring_with_a_dataframe_does_not_warn_about_feature_names(cls, validation, n_estimators):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.standard_normal((60, 2)), columns=["first", "second"])
+    y = (X["first"] > 0).astype(int)
+    scoring = "accuracy" if cls is RegularizedMLPClassifier else "r2"
+    model = cls(**SMALL, scoring=scoring, n_estimators=n_estimators, early_stopping=validation == "split",
+                n_iter_no_change=50)
+    fit_params = {"X_val": X[40:], "y_val": y[40:]} if validation == "X_val" else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("error", message=".*feature names")
+        model.fit(X[:40] if fit_params else X, y[:40] if fit_params else y, **fit_params)
+        # The members users see keep their names, and predict from a DataFrame without a warning.
+        for member in getattr(model, "estimators_", []):
+            np.testing.assert_array_equal(member.feature_names_in_, ["first", "second"])
+            member.predict(X)
+    assert len(model.validation_scores_) == SMALL["max_iter"]
+    np.testing.assert_array_equal(model.feature_names_in_, ["first", "second"])
+
+
+# --------------------------------------------------------------------------
 # Messages and output that scripts read
 # --------------------------------------------------------------------------
 
