@@ -734,7 +734,10 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
 
         The training loop restores the last weights certified by a finite
         loss, but weights can still be finite yet so large that predictions
-        overflow; such a member must not leave NaN predictions behind.
+        overflow; such a member must not leave NaN predictions behind. If
+        even the starting weights give no finite objective (inputs or targets
+        near the float range), no fit can: raise, as scikit-learn's MLP does,
+        rather than return a model whose loss is infinite.
         """
         objective = self._objective_value(state.params, config, data)
         bad = ~np.isfinite(objective)
@@ -742,6 +745,14 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             state.params[bad] = initial_params[bad]
             state.diverged |= bad
             objective = self._objective_value(state.params, config, data)
+        hopeless = ~np.isfinite(objective)
+        if hopeless.any():
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may contain large values and need "
+                f"to be preprocessed. The training objective of {int(hopeless.sum())} of {state.n_members} "
+                f"network(s) overflows {data.X.dtype} at the fitted weights and at the starting ones alike: scale "
+                "the inputs (e.g. with StandardScaler) and, for regression, the targets."
+            )
         return objective
 
     def _warn_about(self, state, incremental: bool) -> None:

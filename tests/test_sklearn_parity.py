@@ -84,6 +84,46 @@ def test_partial_fit_still_accepts_a_subset_of_the_classes(iris):
     np.testing.assert_array_equal(model.classes_, [0, 1, 2])
 
 
+NON_FINITE = "^Solver produced non-finite parameter weights. The input data may contain large values"
+
+
+@pytest.fixture(scope="module")
+def near_float_max():
+    """Inputs so close to the float range that no weights give a finite squared error."""
+    rng = np.random.RandomState(0)
+    return np.finfo(np.float64).max * rng.uniform(size=(10, 2)), rng.standard_normal(10)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+def test_a_fit_without_a_finite_objective_raises(near_float_max, solver):
+    X, y = near_float_max
+    model = RegularizedMLPRegressor(solver=solver, **SMALL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # divergence and convergence warnings on the way
+        with pytest.raises(ValueError, match=NON_FINITE + r".*scale the inputs"):
+            model.fit(X, y)
+    assert not hasattr(model, "coefs_") and not hasattr(model, "loss_")
+
+
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_a_failed_refit_leaves_the_fitted_model_as_it_was(near_float_max, warm_start):
+    X_huge, y = near_float_max
+    X = np.random.default_rng(0).standard_normal(X_huge.shape)
+    model = RegularizedMLPRegressor(**SMALL, warm_start=warm_start)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    before = ([W.copy() for W in _weights(model)], model.loss_, list(model.loss_curve_), model.n_iter_, model.t_)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match=NON_FINITE):
+            model.fit(X_huge, y)
+    for W, W_before in zip(_weights(model), before[0], strict=True):
+        np.testing.assert_array_equal(W, W_before)
+    assert (model.loss_, model.loss_curve_, model.n_iter_, model.t_) == before[1:]
+    assert np.isfinite(model.predict(X)).all()
+
+
 def test_stratified_split_refuses_a_class_with_one_member():
     X = np.arange(40, dtype=float).reshape(20, 2)
     y = np.array(["a"] * 10 + ["b"] * 9 + ["c"])
