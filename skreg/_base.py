@@ -759,8 +759,9 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         if state.diverged.any():
             warnings.warn(
                 f"Training diverged (non-finite loss) for {int(state.diverged.sum())} of {state.n_members} "
-                f"network(s); their last finite weights were kept. Lower learning_rate_init "
-                f"(now {self.learning_rate_init}) or scale the inputs.", ConvergenceWarning, stacklevel=3)
+                "network(s); their last finite weights (with early stopping, their best epoch's) were kept. Lower "
+                f"learning_rate_init (now {self.learning_rate_init}) or scale the inputs.", ConvergenceWarning,
+                stacklevel=3)
         if state.interrupted:
             warnings.warn("Training interrupted by the user; the last complete epoch's (or best) weights "
                           "were kept.", UserWarning, stacklevel=3)

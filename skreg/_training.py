@@ -645,7 +645,11 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
     state = _in_member_order(parts + [live], part_members + [members])
     state.reached_max_iter = not state.stopped.all() and not state.interrupted
     if validate is not None and config.early_stopping and state.best_params is not None:
+        # A diverged member needs its best epoch back most of all: its last finite weights can be huge. Only
+        # one that never had a finite validation score keeps them (it has no best epoch).
         restore = ~state.diverged
+        if state.tracker is not None:
+            restore |= np.isfinite(state.tracker.best_score)
         state.params[restore] = state.best_params[restore]
     return state
 

@@ -147,6 +147,37 @@ def test_stratified_split_refuses_fewer_validation_rows_than_classes():
 
 
 # --------------------------------------------------------------------------
+# Divergence under early stopping
+# --------------------------------------------------------------------------
+
+# Plain SGD at rate 1 on unscaled iris: the loss grows by tens of orders of magnitude an epoch, then overflows.
+DIVERGING = {"hidden_layer_sizes": (100,), "activation": "identity", "solver": "sgd", "learning_rate_init": 1.0,
+             "max_iter": 20, "early_stopping": True, "scoring": "r2", "random_state": 0}
+
+
+@pytest.mark.parametrize("n_estimators", [1, 3])
+def test_early_stopping_restores_the_best_epoch_of_a_diverged_network(n_estimators):
+    X, y = load_iris(return_X_y=True)
+    model = RegularizedMLPRegressor(**DIVERGING, n_estimators=n_estimators)
+    with pytest.warns(ConvergenceWarning, match="diverged"):
+        model.fit(X, y)
+    best = np.atleast_1d(model.best_iteration_)
+    assert (best == 1).all()  # the first epoch was the best before the scores ran away
+    # The weights kept are those of the best epoch: a fit stopped there has exactly them ...
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        stopped_there = RegularizedMLPRegressor(**{**DIVERGING, "max_iter": 1}, n_estimators=n_estimators).fit(X, y)
+    for W, W_best in zip(_weights(model), _weights(stopped_there), strict=True):
+        np.testing.assert_array_equal(W, W_best)
+    # ... and best_validation_score_ describes them.
+    members = model.estimators_ if n_estimators > 1 else [model]
+    for member, epoch in zip(members, best, strict=True):
+        assert member.best_validation_score_ == member.validation_scores_[epoch - 1]
+    assert max(np.abs(W).max() for W in model.coefs_) < 100
+    assert np.isfinite(model.loss_) and np.isfinite(model.predict(X)).all()
+
+
+# --------------------------------------------------------------------------
 # Fits that must not warn
 # --------------------------------------------------------------------------
 
