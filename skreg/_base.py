@@ -286,6 +286,9 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         """Hook to reshape ``y`` after validation (the classifier flattens a column)."""
         return y
 
+    def _check_warm_start_targets(self, y):
+        """Hook: a warm-started ``fit`` must suit the fitted output units (the classifier checks its classes)."""
+
     def _stratify(self, y):
         """Labels to stratify the validation split by (``None``: no stratification)."""
         return None
@@ -418,9 +421,14 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             raise ValueError("Pass both X_val and y_val to use an explicit validation set, or neither.")
         if sample_weight_val is not None and X_val is None:
             raise ValueError("sample_weight_val was given without X_val and y_val.")
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True: it trains one epoch per call and "
+                             "has no validation split to stop on. Set early_stopping=False for partial_fit.")
         continuing = (incremental or self.warm_start) and hasattr(self, "coefs_")
         X, y = self._validate_training_data(X, y, reset=not continuing)
         y = self._prepare_y(y)
+        if continuing and not incremental:
+            self._check_warm_start_targets(y)
         Y = self._encode_targets(y, first_call=not continuing, classes=classes)
         Y = Y.astype(X.dtype, copy=False)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
@@ -594,20 +602,42 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         n_val = int(np.ceil(self.validation_fraction * n)) if n else 0
         if n_val < 2 or n - n_val < 1:
             raise ValueError(
-                f"The validation split has {n_val} row(s) (validation_fraction={self.validation_fraction} of "
-                f"n_samples={n}); early stopping needs at least 2 validation rows and 1 training row. Raise "
-                "validation_fraction, pass X_val/y_val, or set early_stopping=False."
+                f"The validation set is too small: the split has {n_val} row(s) (validation_fraction="
+                f"{self.validation_fraction} of n_samples={n}); early stopping needs at least 2 validation rows "
+                "and 1 training row. Raise validation_fraction, pass X_val/y_val, or set early_stopping=False."
             )
         stratify = self._stratify(y)
-        try:
-            train_rows, val_rows = train_test_split(all_rows, test_size=n_val, stratify=stratify,
-                                                    random_state=stream_seed(entropy, "split"))
-        except ValueError:
-            train_rows, val_rows = train_test_split(all_rows, test_size=n_val,
-                                                    random_state=stream_seed(entropy, "split"))
+        if stratify is not None:
+            self._check_stratifiable(stratify, n_val, n - n_val)
+        train_rows, val_rows = train_test_split(all_rows, test_size=n_val, stratify=stratify,
+                                                random_state=stream_seed(entropy, "split"))
         train_rows.sort()
         val_rows.sort()
         return train_rows, (X[val_rows], Y[val_rows], sample_weight[val_rows], y[val_rows])
+
+    def _check_stratifiable(self, labels, n_val: int, n_train: int) -> None:
+        """The early-stopping split is stratified by class: refuse, never silently drop, a split that cannot be.
+
+        Every class needs a row on each side (scikit-learn's rule; the
+        first message starts with scikit-learn's wording).
+        """
+        classes, counts = np.unique(labels, return_counts=True)
+        rare = classes[counts < 2]
+        if rare.size:
+            raise ValueError(
+                "The least populated classes in y have only 1 member, which is too few to stratify the "
+                f"early-stopping validation split. Classes with too few members are: {rare.tolist()}. Pass an "
+                "explicit validation set (fit(X_val=, y_val=)), drop or merge those classes, or set "
+                "early_stopping=False."
+            )
+        if min(n_val, n_train) < len(classes):
+            change = "Raise" if n_val < len(classes) else "Lower"
+            raise ValueError(
+                f"The stratified early-stopping split has {n_val} validation and {n_train} training rows "
+                f"(validation_fraction={self.validation_fraction}), too few to hold each of the {len(classes)} "
+                f"classes on both sides. {change} validation_fraction, pass X_val/y_val, or set "
+                "early_stopping=False."
+            )
 
     def _member_rows(self, train_rows: np.ndarray, entropy: int) -> np.ndarray:
         """The rows each member trains on: all training rows, or a bootstrap draw each."""
@@ -674,7 +704,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
                 weight = weight_val if weight_val.ndim == 1 else weight_val[k]
                 rows = np.flatnonzero(weight > 0)
                 member_coefs, member_intercepts = network.layout.views(params[k : k + 1])
-                member = self._member_estimator([W[0] for W in member_coefs], [b[0, 0] for b in member_intercepts])
+                member = self._member_estimator([W[0] for W in member_coefs], [b[0, 0] for b in member_intercepts],
+                                                feature_names=False)
                 scores.append(_score(scorer, member, X_val[rows], y_val[rows], weight[rows]))
             return loss, np.asarray(scores, dtype=np.float64)
 
@@ -744,7 +775,10 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
 
         The training loop restores the last weights certified by a finite
         loss, but weights can still be finite yet so large that predictions
-        overflow; such a member must not leave NaN predictions behind.
+        overflow; such a member must not leave NaN predictions behind. If
+        even the starting weights give no finite objective (inputs or targets
+        near the float range), no fit can: raise, as scikit-learn's MLP does,
+        rather than return a model whose loss is infinite.
         """
         objective = noise_free_objective(data, state.params, config)
         bad = ~np.isfinite(objective)
@@ -752,14 +786,23 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             state.params[bad] = initial_params[bad]
             state.diverged |= bad
             objective = noise_free_objective(data, state.params, config)
+        hopeless = ~np.isfinite(objective)
+        if hopeless.any():
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may contain large values and need "
+                f"to be preprocessed. The training objective of {int(hopeless.sum())} of {state.n_members} "
+                f"network(s) overflows {data.X.dtype} at the fitted weights and at the starting ones alike: scale "
+                "the inputs (e.g. with StandardScaler) and, for regression, the targets."
+            )
         return objective
 
     def _warn_about(self, state, incremental: bool) -> None:
         if state.diverged.any():
             warnings.warn(
                 f"Training diverged (non-finite loss) for {int(state.diverged.sum())} of {state.n_members} "
-                f"network(s); their last finite weights were kept. Lower learning_rate_init "
-                f"(now {self.learning_rate_init}) or scale the inputs.", ConvergenceWarning, stacklevel=3)
+                "network(s); their last finite weights (with early stopping, their best epoch's) were kept. Lower "
+                f"learning_rate_init (now {self.learning_rate_init}) or scale the inputs.", ConvergenceWarning,
+                stacklevel=3)
         if state.interrupted:
             warnings.warn("Training interrupted by the user; the last complete epoch's (or best) weights "
                           "were kept.", UserWarning, stacklevel=3)
@@ -779,8 +822,13 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             return [W[None] for W in self.coefs_], [b[None, None] for b in self.intercepts_]
         return list(self.coefs_), [b[:, None] for b in self.intercepts_]
 
-    def _member_estimator(self, coefs: list, intercepts: list):
-        """A fitted single-network estimator of the same class around one member's weights."""
+    def _member_estimator(self, coefs: list, intercepts: list, feature_names: bool = True):
+        """A fitted single-network estimator of the same class around one member's weights.
+
+        Without ``feature_names`` it has no ``feature_names_in_``: the
+        validator hands the scorer validated arrays, which would otherwise
+        warn every epoch that X has no feature names (scikit-learn gh-24846).
+        """
         member = type(self)(**{**self.get_params(deep=False), "n_estimators": 1, "bootstrap": False,
                                "oob_score": False, "n_jobs": None})
         member.coefs_ = coefs
@@ -789,7 +837,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         member.n_outputs_ = coefs[-1].shape[1]
         member.out_activation_ = OUTPUT_ACTIVATIONS[self._loss_name()]
         for name in ("n_features_in_", "feature_names_in_", "classes_", "_label_binarizer", "_n_targets"):
-            if hasattr(self, name):
+            if hasattr(self, name) and (feature_names or name != "feature_names_in_"):
                 setattr(member, name, getattr(self, name))
         return member
 

@@ -6,7 +6,7 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from skreg._base import BaseRegularizedMLP, _solver_is_stochastic
@@ -188,6 +188,23 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
         if y.ndim == 2 and y.shape[1] == 1:
             return column_or_1d(y, warn=True)
         return y
+
+    def _check_warm_start_targets(self, y):
+        """A warm start keeps the output units, so ``y`` must have exactly the fitted classes (as in scikit-learn).
+
+        A subset would leave classes that ``y`` never shows, and nothing to
+        learn them from; ``partial_fit`` is the way to train on part of them.
+        """
+        try:
+            classes = unique_labels(y)
+        except (TypeError, ValueError):
+            return  # not class labels at all: ``_encode_targets`` says what is wrong
+        if set(classes) != set(self.classes_):
+            raise ValueError(
+                "warm_start can only be used where `y` has the same classes as in the previous call to fit. "
+                f"Previously got {self.classes_}, `y` has {classes}. Set warm_start=False to refit on these "
+                "classes, or use partial_fit to train on a subset of the fitted ones."
+            )
 
     def _encode_targets(self, y, *, first_call, classes=None):
         try:

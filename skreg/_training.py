@@ -599,11 +599,14 @@ class EpochProgress:
 
 
 def report_epoch(state: TrainingState, active_before: np.ndarray, progress: EpochProgress) -> None:
-    """One line per epoch for ``verbose=True``, prefixed by ``[label]`` when one group of members reports."""
+    """One line per epoch for ``verbose=True``, prefixed by ``[label]`` when one group of members reports.
+
+    It starts as scikit-learn's does, ``Iteration N, loss = ...``, which scripts parse.
+    """
     members = active_before if active_before.any() else np.ones_like(active_before)
     line = f"[{progress.label}] " if progress.label else ""
     epoch = max(int(state.n_iter.max()), progress.epochs_apart)
-    line += f"Epoch {epoch}: loss = {state.loss_curve[-1][members].mean():.8f}"
+    line += f"Iteration {epoch}, loss = {state.loss_curve[-1][members].mean():.8f}"
     if state.validation_loss_curve:
         line += f", validation loss = {state.validation_loss_curve[-1][members].mean():.8f}"
         line += f", validation score = {state.validation_score_curve[-1][members].mean():.6f}"
@@ -671,7 +674,11 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
     state = _in_member_order(parts + [live], part_members + [members])
     state.reached_max_iter = not state.stopped.all() and not state.interrupted
     if validate is not None and config.early_stopping and state.best_params is not None:
+        # A diverged member needs its best epoch back most of all: its last finite weights can be huge. Only
+        # one that never had a finite validation score keeps them (it has no best epoch).
         restore = ~state.diverged
+        if state.tracker is not None:
+            restore |= np.isfinite(state.tracker.best_score)
         state.params[restore] = state.best_params[restore]
     return state
 

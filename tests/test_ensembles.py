@@ -594,8 +594,8 @@ def test_verbose_lines_of_groups_side_by_side_name_their_members(regression, cap
         RegularizedMLPRegressor(**{**SMALL, "max_iter": 3}, n_estimators=3, verbose=True).fit(X, y)
     lines = capsys.readouterr().out.splitlines()
     for label in ("[members 0-1] ", "[member 2] "):
-        assert [line.split(":")[0] for line in lines if line.startswith(label)] == [
-            f"{label}Epoch {epoch}" for epoch in (1, 2, 3)]
+        assert [line.split(", loss = ")[0] for line in lines if line.startswith(label)] == [
+            f"{label}Iteration {epoch}" for epoch in (1, 2, 3)]
     assert len(lines) == 6
 
 
@@ -952,7 +952,7 @@ def test_a_warm_start_without_validation_records_none_for_members_apart(regressi
     validated = len(model.loss_curve_)
     model.set_params(warm_start=True, early_stopping=False, max_iter=30, verbose=True).fit(X, y)
     assert np.isnan(model.validation_scores_[validated:]).all()
-    epochs = [int(epoch) for epoch in re.findall(r"Epoch (\d+)", capsys.readouterr().out)]
+    epochs = [int(epoch) for epoch in re.findall(r"Iteration (\d+), loss = ", capsys.readouterr().out)]
     assert epochs == sorted(epochs) and len(set(epochs)) > 1
 
 

@@ -169,6 +169,9 @@ def _draw_features(draw, rng, case: Case, n_rows: int) -> None:
         X[:, columns] = X[0, columns]
     if defect and X.dtype.kind == "f" and X.size:
         X.flat[rng.integers(X.size)] = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}[defect]
+    if magnitude > 1:
+        # Squares of 1e30 overflow float32: no weights give a finite objective, and fitting may say so.
+        case.hazards["inputs too large for a finite objective"] = ("large values",)
     if X.dtype.kind == "f" and np.isnan(X).any():
         case.problems["NaN in X"] = ("nan",)
     if X.dtype.kind == "f" and np.isinf(X).any():
@@ -227,6 +230,9 @@ def _draw_targets(draw, rng, case: Case, n_rows: int) -> None:
     """Regression targets of many kinds and magnitudes."""
     kind = draw(st.sampled_from(["float", "int", "multi_output", "column", "bool", "str"]))
     magnitude = draw(st.sampled_from(MAGNITUDES))
+    if magnitude > 1:
+        # Squares of 1e30 overflow float32 (y takes X's dtype): fitting may say the values are too large.
+        case.hazards["targets too large for a finite objective"] = ("large values",)
     if kind == "float":
         y = rng.standard_normal(n_rows) * magnitude
     elif kind == "int":
@@ -292,6 +298,8 @@ def _parameter_problems(case: Case, n_rows: int) -> None:
         n_val = math.ceil(p.get("validation_fraction", 0.1) * n_rows)
         if n_val < 2 or n_rows - n_val < 1:
             case.problems["validation split too small"] = ("validation",)
+        elif case.kind == "classifier":
+            case.hazards["a class too small to stratify the split"] = ("stratif",)
 
 
 @st.composite

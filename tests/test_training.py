@@ -618,7 +618,7 @@ def test_verbose_prints_one_line_per_epoch(cls, problem, capsys):
     assert len(lines) == model.n_iter_ == 4
     number = r"([-+]?\d+\.?\d*(?:[eE][-+]?\d+)?)"
     for epoch, line in enumerate(lines, start=1):
-        assert int(re.search(r"[Ee]poch\D*(\d+)", line).group(1)) == epoch
+        assert int(re.match(r"Iteration (\d+), loss = ", line).group(1)) == epoch
         training_loss = float(re.search(r"(?<!validation )loss\s*[=:]\s*" + number, line).group(1))
         validation_loss = float(re.search(r"validation loss\s*[=:]\s*" + number, line).group(1))
         assert_allclose(training_loss, model.loss_curve_[epoch - 1], rtol=1e-6)
