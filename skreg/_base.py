@@ -153,7 +153,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             Interval(RealNotInt, 0, 1, closed="right"),
         ],
         "oob_score": ["boolean"],
-        "n_jobs": [None, Integral],
+        # joblib gives n_jobs=0 no meaning; -1, -2, ... count back from the number of CPUs.
+        "n_jobs": [None, Interval(Integral, None, -1, closed="right"), Interval(Integral, 1, None, closed="left")],
     }
 
     @abstractmethod
@@ -264,9 +265,20 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
 
     def _dropout_rates(self, n_hidden: int) -> tuple:
         """The drop probability of each hidden layer."""
-        if isinstance(self.dropout, Real):
-            return (float(self.dropout),) * n_hidden
-        rates = tuple(float(rate) for rate in self.dropout)
+        dropout = self.dropout
+        if isinstance(dropout, np.ndarray) and dropout.ndim == 0:
+            dropout = dropout.item()  # a 0-d array is one number
+        if isinstance(dropout, Real):
+            rates = (float(dropout),) * n_hidden
+            if not 0 <= float(dropout) < 1:  # a plain float was checked by _parameter_constraints, not a 0-d array
+                raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
+            return rates
+        if isinstance(dropout, (str, bytes, dict, set, frozenset)) or not hasattr(dropout, "__len__"):
+            raise ValueError(f"dropout must be one float or a sequence (list, tuple, array) of floats, one per "
+                             f"hidden layer; got a {type(dropout).__name__}: {self.dropout!r}.")
+        if not all(isinstance(rate, Real) and not isinstance(rate, bool) for rate in dropout):
+            raise ValueError(f"dropout must hold numbers (drop probabilities in [0, 1)), got {self.dropout!r}.")
+        rates = tuple(float(rate) for rate in dropout)
         if len(rates) != n_hidden:
             raise ValueError(
                 f"dropout has {len(rates)} values but there are {n_hidden} hidden layers "

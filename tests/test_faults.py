@@ -1,0 +1,86 @@
+"""Issue 13: a clear error naming the problem, or a correct result, never a silent wrong one.
+
+Each test fails without its fix: it recreates a case that used to give a wrong result without an
+error, or an error that did not name the problem.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification, make_regression
+from sklearn.preprocessing import StandardScaler
+
+from skreg import RegularizedMLPRegressor
+
+SMALL = {"hidden_layer_sizes": (8,), "max_iter": 20, "random_state": 0}
+
+
+@pytest.fixture(scope="module")
+def classification():
+    X, y = make_classification(n_samples=300, n_features=5, n_informative=3, random_state=0)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.fixture(scope="module")
+def three_classes():
+    X, y = make_classification(n_samples=300, n_features=5, n_informative=3, n_classes=3, random_state=0)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.fixture(scope="module")
+def regression():
+    X, y = make_regression(n_samples=200, n_features=5, noise=1.0, random_state=0)
+    return StandardScaler().fit_transform(X), (y - y.mean()) / y.std()
+
+
+@pytest.fixture(scope="module")
+def fitted_ensemble(regression):
+    X, y = regression
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return RegularizedMLPRegressor(**SMALL, n_estimators=3, bootstrap=True).fit(X, y)
+
+
+# --------------------------------------------------------------------------
+# Item 11 and its errors: dropout
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dropout", [{0: 0.9}, {0.5}, "0.2", b"0.2", object()],
+                         ids=["dict", "set", "str", "bytes", "object"])
+def test_dropout_that_is_not_a_float_or_a_sequence_is_refused(regression, dropout):
+    X, y = regression
+    with pytest.raises(ValueError, match="dropout"):
+        RegularizedMLPRegressor(**SMALL, dropout=dropout).fit(X, y)
+
+
+def test_dropout_of_non_numbers_says_it_must_be_numbers(regression):
+    X, y = regression
+    with pytest.raises(ValueError, match="dropout must hold numbers"):
+        RegularizedMLPRegressor(**SMALL, dropout=["x"]).fit(X, y)
+
+
+def test_a_0d_array_dropout_is_one_float(regression):
+    X, y = regression
+    as_array = RegularizedMLPRegressor(**SMALL, dropout=np.array(0.2)).fit(X, y)
+    as_float = RegularizedMLPRegressor(**SMALL, dropout=0.2).fit(X, y)
+    np.testing.assert_array_equal(as_array.predict(X), as_float.predict(X))
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+        RegularizedMLPRegressor(**SMALL, dropout=np.array(1.5)).fit(X, y)
+
+
+# --------------------------------------------------------------------------
+# Errors that name the problem: n_jobs, confidence_level
+# --------------------------------------------------------------------------
+
+def test_n_jobs_0_is_refused_by_name(regression):
+    X, y = regression
+    with pytest.raises(ValueError, match="'n_jobs' parameter"):
+        RegularizedMLPRegressor(**SMALL, n_jobs=0).fit(X, y)
+
+
+@pytest.mark.parametrize("level", ["0.9", None, True, np.nan, [0.9]])
+def test_confidence_level_that_is_not_a_real_in_range_is_refused_by_name(fitted_ensemble, regression, level):
+    X, _ = regression
+    with pytest.raises(ValueError, match="confidence_level must be a real number"):
+        fitted_ensemble.predict_interval(X[:3], confidence_level=level, method="percentile")
