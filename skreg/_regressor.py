@@ -1,6 +1,7 @@
 """RegularizedMLPRegressor."""
 
 import warnings
+from numbers import Real
 
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
@@ -265,8 +266,8 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
             Lower and upper bounds (for several outputs, per output).
         """
         check_is_fitted(self)
-        if not 0 < confidence_level < 1:
-            raise ValueError(f"confidence_level must be in (0, 1), got {confidence_level!r}.")
+        if not isinstance(confidence_level, Real) or isinstance(confidence_level, bool) or not 0 < confidence_level < 1:
+            raise ValueError(f"confidence_level must be a real number in (0, 1), got {confidence_level!r}.")
         if method == "jackknife+ab":
             if confidence_level < 0.5:
                 raise ValueError(f"method='jackknife+ab' needs confidence_level >= 0.5, got {confidence_level!r}: "
