@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification, make_regression
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
 from skreg import RegularizedMLPRegressor
@@ -84,3 +85,26 @@ def test_confidence_level_that_is_not_a_real_in_range_is_refused_by_name(fitted_
     X, _ = regression
     with pytest.raises(ValueError, match="confidence_level must be a real number"):
         fitted_ensemble.predict_interval(X[:3], confidence_level=level, method="percentile")
+
+
+# --------------------------------------------------------------------------
+# Item 10: momentum=1 with an L1 penalty
+# --------------------------------------------------------------------------
+
+def test_sgd_l1_step_size_with_momentum_1_is_the_learning_rate():
+    from skreg._optimizers import SGD
+
+    optimizer = SGD((2, 5), np.float64, learning_rate_init=0.01, momentum=1.0, nesterov=True, schedule="constant",
+                    power_t=0.5)
+    np.testing.assert_array_equal(optimizer.prox_step_sizes(5), np.full((2, 1), 0.01))
+
+
+def test_momentum_1_with_l1_trains_instead_of_zeroing_every_weight(regression):
+    X, y = regression
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        model = RegularizedMLPRegressor(**{**SMALL, "max_iter": 50}, solver="sgd", momentum=1.0, penalty="l1",
+                                        alpha=0.01).fit(X, y)
+    assert np.count_nonzero(model.coefs_[0]) > 0
+    assert model.score(X, y) > 0.5
