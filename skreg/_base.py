@@ -394,7 +394,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
         sample_weight = self._sample_weight_for(y, sample_weight).astype(X.dtype, copy=False)
         if not np.any(sample_weight > 0):
-            raise ValueError("sample_weight sums to zero: there is nothing to fit.")
+            weighted_by = "sample_weight times class_weight" if getattr(self, "class_weight", None) else "sample_weight"
+            raise ValueError(f"{weighted_by} sums to zero: there is nothing to fit.")
 
         entropy = getattr(self, "_entropy", None) if continuing else None
         entropy = root_entropy(self.random_state) if entropy is None else entropy

@@ -12,7 +12,7 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
-from skreg import RegularizedMLPRegressor
+from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
 
 SMALL = {"hidden_layer_sizes": (8,), "max_iter": 20, "random_state": 0}
 
@@ -108,3 +108,26 @@ def test_momentum_1_with_l1_trains_instead_of_zeroing_every_weight(regression):
                                         alpha=0.01).fit(X, y)
     assert np.count_nonzero(model.coefs_[0]) > 0
     assert model.score(X, y) > 0.5
+
+
+# --------------------------------------------------------------------------
+# Item 5: class_weight
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("weight", [-1, np.nan, np.inf, "1", None])
+def test_class_weight_that_is_not_finite_and_non_negative_is_refused(classification, weight):
+    X, y = classification
+    with pytest.raises(ValueError, match="class_weight must map classes to finite, non-negative numbers"):
+        RegularizedMLPClassifier(**SMALL, class_weight={0: weight, 1: 1}).fit(X, y)
+
+
+def test_class_weight_follows_scikit_learns_rule_for_unknown_keys(classification):
+    X, y = classification
+    with pytest.raises(ValueError, match=r"The classes, \[1\], are not in class_weight"):
+        RegularizedMLPClassifier(**SMALL, class_weight={0: 1, 5: 2}).fit(X, y)
+
+
+def test_class_weights_of_zero_everywhere_name_class_weight(classification):
+    X, y = classification
+    with pytest.raises(ValueError, match="class_weight sums to zero"):
+        RegularizedMLPClassifier(**SMALL, class_weight={0: 0, 1: 0}).fit(X, y)
