@@ -411,7 +411,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             self._reset_for_new_settings(state, config, incremental, explicit_validation=X_val is not None)
         else:
             state = self._initial_state(config, X.dtype, entropy)
-        member_rows = self._member_rows(train_rows, entropy)
+        member_rows = self._member_rows(train_rows, entropy, sample_weight)
         in_bag = self._in_bag_mask(member_rows, X.shape[0]) if self.bootstrap else None
         if validation == "out-of-bag":
             validation = self._out_of_bag_validation(X, Y, sample_weight, y, in_bag)
@@ -571,14 +571,22 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         val_rows.sort()
         return train_rows, (X[val_rows], Y[val_rows], sample_weight[val_rows], y[val_rows])
 
-    def _member_rows(self, train_rows: np.ndarray, entropy: int) -> np.ndarray:
-        """The rows each member trains on: all training rows, or a bootstrap draw each."""
+    def _member_rows(self, train_rows: np.ndarray, entropy: int, sample_weight: np.ndarray) -> np.ndarray:
+        """The rows each member trains on: all training rows, or a bootstrap draw each.
+
+        A bootstrap draws among the rows that carry weight: a draw of rows of
+        weight 0 only would leave its member with nothing to train on.
+        """
         members = range(self.n_estimators)
         if not self.bootstrap:
             return np.tile(train_rows, (self.n_estimators, 1))
-        n_draws = self._n_bootstrap_draws(len(train_rows))
+        weighted_rows = train_rows[sample_weight[train_rows] > 0]
+        if weighted_rows.size == 0:
+            raise ValueError("Every training row has sample_weight 0: the bootstrap "
+                             "has no rows to draw from.")
+        n_draws = self._n_bootstrap_draws(len(weighted_rows))
         generators = member_generators(entropy, "bootstrap", members)
-        return np.stack([train_rows[rng.integers(0, len(train_rows), n_draws)] for rng in generators])
+        return np.stack([weighted_rows[rng.integers(0, len(weighted_rows), n_draws)] for rng in generators])
 
     @staticmethod
     def _in_bag_mask(member_rows: np.ndarray, n_rows: int) -> np.ndarray:
@@ -604,7 +612,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             return n_rows
         if isinstance(self.max_samples, Integral):
             if self.max_samples > n_rows:
-                raise ValueError(f"max_samples={self.max_samples} exceeds the {n_rows} training rows.")
+                raise ValueError(f"max_samples={self.max_samples} exceeds the {n_rows} training rows (of non-zero "
+                                 "sample_weight).")
             return int(self.max_samples)
         return max(1, int(round(self.max_samples * n_rows)))
 

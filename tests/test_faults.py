@@ -131,3 +131,27 @@ def test_class_weights_of_zero_everywhere_name_class_weight(classification):
     X, y = classification
     with pytest.raises(ValueError, match="class_weight sums to zero"):
         RegularizedMLPClassifier(**SMALL, class_weight={0: 0, 1: 0}).fit(X, y)
+
+
+# --------------------------------------------------------------------------
+# Item 7: bootstrap draws among the rows that carry weight
+# --------------------------------------------------------------------------
+
+def test_bootstrap_draws_only_rows_of_positive_weight(regression):
+    X, y = regression
+    weight = np.zeros(len(y))
+    weight[::10] = 1.0  # 20 of 200 rows carry weight
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        warnings.filterwarnings("ignore", "Stochastic Optimizer", ConvergenceWarning)
+        model = RegularizedMLPRegressor(**{**SMALL, "max_iter": 200}, learning_rate_init=0.01, n_estimators=20,
+                                        bootstrap=True, max_samples=3).fit(X, y, sample_weight=weight)
+    for rows in model.estimators_samples_:
+        assert np.all(weight[rows] > 0)
+    # Every member trained: none kept its random start, which a draw of zero-weight rows only used to leave it.
+    initial = RegularizedMLPRegressor(**{**SMALL, "max_iter": 1}, learning_rate_init=1e-12, n_estimators=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        initial.fit(X, y)
+    for member, start in zip(model.estimators_, initial.estimators_, strict=True):
+        assert not np.allclose(member.coefs_[0], start.coefs_[0], rtol=0, atol=1e-6)
