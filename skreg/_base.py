@@ -99,6 +99,26 @@ def _score(scorer, estimator, X, y, weight: np.ndarray) -> float:
                         f"(by sample_weight, or by class_weight on a split of the training rows): {error}") from error
 
 
+def _non_finite_on_unweighted_rows(params: np.ndarray, config: TrainConfig, data: TrainingData) -> np.ndarray:
+    """Members whose output is not finite on a training row that some member gives weight 0.
+
+    A finite objective certifies a member's outputs only on the rows it
+    weighs (a non-finite output makes its loss non-finite); rows of weight 0
+    (zero sample weights, out of bag, the validation split) are predicted
+    too, and must give finite outputs. Checked in chunks of rows.
+    """
+    unweighted = np.flatnonzero((data.row_weights() == 0).any(axis=0))
+    bad = np.zeros(params.shape[0], dtype=bool)
+    coefs, intercepts = config.network.layout.views(params)
+    with np.errstate(all="ignore"):
+        for start in range(0, unweighted.size, OUT_OF_BAG_CHUNK_ROWS):
+            rows = unweighted[start : start + OUT_OF_BAG_CHUNK_ROWS]
+            outputs = predict_members(data.X[rows], coefs, intercepts, config.network.activation,
+                                      config.network.output_activation)
+            bad |= ~np.isfinite(outputs).all(axis=(1, 2))
+    return bad
+
+
 def _members_label(members: np.ndarray) -> str:
     """How ``verbose`` lines name a chunk or group of members."""
     return f"member {members[0]}" if len(members) == 1 else f"members {members[0]}-{members[-1]}"
@@ -725,10 +745,11 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
 
         The training loop restores the last weights certified by a finite
         loss, but weights can still be finite yet so large that predictions
-        overflow; such a member must not leave NaN predictions behind.
+        overflow; such a member must not leave NaN predictions behind, on any
+        training row (rows of weight 0 included).
         """
         objective = self._objective_value(state.params, config, data)
-        bad = ~np.isfinite(objective)
+        bad = ~np.isfinite(objective) | _non_finite_on_unweighted_rows(state.params, config, data)
         if bad.any():
             state.params[bad] = initial_params[bad]
             state.diverged |= bad

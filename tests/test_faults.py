@@ -12,6 +12,7 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
+import skreg._base
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
 
 SMALL = {"hidden_layer_sizes": (8,), "max_iter": 20, "random_state": 0}
@@ -155,3 +156,32 @@ def test_bootstrap_draws_only_rows_of_positive_weight(regression):
         initial.fit(X, y)
     for member, start in zip(model.estimators_, initial.estimators_, strict=True):
         assert not np.allclose(member.coefs_[0], start.coefs_[0], rtol=0, atol=1e-6)
+
+
+# --------------------------------------------------------------------------
+# Item 8: the safety check looks at every training row
+# --------------------------------------------------------------------------
+
+def test_members_whose_outputs_overflow_on_zero_weight_rows_fall_back(monkeypatch):
+    """Weights of 1e100 give outputs of ~1 on the weighted rows (X ~ 1e-200) but overflow on the rows of weight 0."""
+    rng = np.random.default_rng(0)
+    X = np.abs(rng.standard_normal((40, 3)))
+    X[:20] *= 1e-200
+    X[20:] *= 1e150
+    y = rng.standard_normal(40)
+    weight = np.r_[np.ones(20), np.zeros(20)]
+    train = skreg._base.BaseRegularizedMLP._train
+
+    def train_to_huge_weights(self, data, state, config, *args, **kwargs):
+        state = train(self, data, state, config, *args, **kwargs)
+        state.params[:2, : config.network.layout.n_weights] = 1e100
+        state.params[:2, config.network.layout.n_weights :] = 0.0
+        return state
+
+    monkeypatch.setattr(skreg._base.BaseRegularizedMLP, "_train", train_to_huge_weights)
+    model = RegularizedMLPRegressor(hidden_layer_sizes=(4,), activation="relu", max_iter=2, n_estimators=3,
+                                    random_state=0)
+    with pytest.warns(ConvergenceWarning, match="2 of 3"):
+        model.fit(X, y, sample_weight=weight)
+    assert np.all(np.isfinite(model.predict(X)))
+    assert all(np.abs(W).max() < 1e3 for W in model.coefs_)
