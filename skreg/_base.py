@@ -119,6 +119,56 @@ def _non_finite_on_unweighted_rows(params: np.ndarray, config: TrainConfig, data
     return bad
 
 
+class _ScoringError(ValueError):
+    """A scorer could not score the validation rows (see ``_validation_score``)."""
+
+
+def _validation_score(scoring, scorer, estimator, X, y, weight: np.ndarray, rows: str) -> float:
+    """``_score`` on validation ``rows`` (which rows, for messages), as one float.
+
+    A scorer that fails, or returns anything but one real number, raises a
+    ValueError that names ``scoring``, the scorer and what the validation
+    rows hold, whether it happens before the first epoch or in the middle
+    of training.
+    """
+    try:
+        score = _score(scorer, estimator, X, y, weight)
+    except TypeError as error:
+        if "must accept sample_weight" in str(error):
+            raise
+        raise _scoring_error(scoring, scorer, estimator, X, y, rows, error) from error
+    except Exception as error:
+        raise _scoring_error(scoring, scorer, estimator, X, y, rows, error) from error
+    if isinstance(score, (bool, np.bool_)) or np.ndim(score) != 0 or not np.isrealobj(score):
+        shape = f" of shape {np.shape(score)}" if np.ndim(score) else ""
+        raise _ScoringError(f"The scorer of scoring={scoring!r} must return one float, got a "
+                            f"{type(score).__name__}{shape}: {score!r:.80}.")
+    try:
+        return float(score)
+    except (TypeError, ValueError) as error:
+        raise _ScoringError(f"The scorer of scoring={scoring!r} must return one float, got {score!r:.80}.") from error
+
+
+def _describe_validation(estimator, X, y, rows: str) -> str:
+    """What validation ``rows`` hold, for the message of a scorer that failed on them."""
+    description = f"{rows} ({X.shape[0]} rows"
+    classes = getattr(estimator, "classes_", None)
+    if classes is not None and np.ndim(y) == 1:
+        return description + f"; their labels are {np.unique(y).tolist()} of the training classes {classes.tolist()})"
+    with np.errstate(all="ignore"):
+        predicted = np.asarray(estimator.predict(X), dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+    if y.size == 0:
+        return description + ")"
+    return description + (f"; y in [{y.min():.3g}, {y.max():.3g}], the network's predictions in "
+                          f"[{predicted.min():.3g}, {predicted.max():.3g}])")
+
+
+def _scoring_error(scoring, scorer, estimator, X, y, rows: str, error: Exception) -> ValueError:
+    return _ScoringError(f"scoring={scoring!r} ({scorer}) failed on {_describe_validation(estimator, X, y, rows)}: "
+                      f"{type(error).__name__}: {error}")
+
+
 def _members_label(members: np.ndarray) -> str:
     """How ``verbose`` lines name a chunk or group of members."""
     return f"member {members[0]}" if len(members) == 1 else f"members {members[0]}-{members[-1]}"
@@ -439,6 +489,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         initial_params = state.params.copy()
         # Epochs the fitted curves already summarise; a pickle from before this record rebuilds them whole.
         summarised = getattr(self, "_summarised_epochs", 0) if continuing else 0
+        if validation and self.scoring is not None:
+            self._check_scoring_before_training(config, validation, state.params, explicit=X_val is not None)
         state = self._train(data, state, config, validation, incremental, parallel=not continuing)
         objective = self._fall_back_where_non_finite(state, initial_params, config, data)
         self._entropy = entropy
@@ -650,11 +702,13 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             group_weight_val = group_weight_val[members]
         network = config.network
         scorer = None if self.scoring is None else check_scoring(self, scoring=self.scoring)
+        group_members = members
 
         def validate(params, members=None):
             weight_val = group_weight_val
             if members is not None and weight_val.ndim == 2:
                 weight_val = weight_val[members]
+            members_of = group_members if members is None else group_members[members]
             coefs, intercepts = network.layout.views(params)
             output = predict_members(X_val, coefs, intercepts, network.activation, network.output_activation)
             loss = weighted_mean_loss(network.loss, Y_val, output, weight_val)
@@ -666,10 +720,44 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
                 rows = np.flatnonzero(weight > 0)
                 member_coefs, member_intercepts = network.layout.views(params[k : k + 1])
                 member = self._member_estimator([W[0] for W in member_coefs], [b[0, 0] for b in member_intercepts])
-                scores.append(_score(scorer, member, X_val[rows], y_val[rows], weight[rows]))
+                where = "the validation rows" if weight_val.ndim == 1 else f"member {members_of[k]}'s out-of-bag rows"
+                scores.append(_validation_score(self.scoring, scorer, member, X_val[rows], y_val[rows], weight[rows],
+                                                where))
             return loss, np.asarray(scores, dtype=np.float64)
 
         return validate
+
+    def _check_scoring_before_training(self, config: TrainConfig, validation, params, explicit: bool) -> None:
+        """Score the network once on the validation data before the first epoch.
+
+        A scorer that cannot score these rows (a class missing for
+        'roc_auc_ovr', one class for 'neg_log_loss', a scorer returning an
+        array...) fails here, naming ``scoring`` and the data, rather than
+        in the middle of training. A score that is NaN for every member (a
+        metric undefined on these rows) is refused with early stopping,
+        which could never pick a best epoch, and warned about otherwise.
+        """
+        source = ("X_val/y_val" if explicit else "each member's out-of-bag rows" if validation[2].ndim == 2
+                  else f"the validation split (validation_fraction={self.validation_fraction})")
+        validate = self._make_validator(config, validation, np.arange(params.shape[0]))
+        with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
+            warnings.simplefilter("always")
+            try:
+                _, scores = validate(params)
+            except _ScoringError as error:
+                raise ValueError(f"Before the first epoch, on {source}: {error}") from error
+        if not np.isnan(scores).all():
+            for caught_warning in caught:
+                warnings.warn(caught_warning.message, caught_warning.category, stacklevel=4)
+            return
+        said = "; ".join(sorted({str(caught_warning.message).rstrip(".") for caught_warning in caught}))
+        message = (f"scoring={self.scoring!r} is NaN on {source} ({len(validation[3])} rows)"
+                   + (f": {said}" if said else "") + ".")
+        if self.early_stopping:
+            raise ValueError(f"{message} Early stopping could never pick a best epoch on it: use a scoring that "
+                             "is defined on these rows, other validation data, or scoring=None (the validation "
+                             "loss).")
+        warnings.warn(f"{message} validation_scores_ will be NaN.", UserWarning, stacklevel=4)
 
     # ------------------------------------------------------------------
     # Fitted state
@@ -706,7 +794,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             self.best_iteration_ = int(np.max(state.tracker.best_epoch)) if single else state.tracker.best_epoch
             self.best_loss_ = None
         else:
-            self.best_validation_score_ = float(np.nanmax(self.validation_scores_)) if recorded else None
+            scored = recorded and not np.isnan(self.validation_scores_).all()  # NaN everywhere: no best score
+            self.best_validation_score_ = float(np.nanmax(self.validation_scores_)) if scored else None
             self.best_iteration_ = None
             self.best_loss_ = None if state.tracker is None else -_mean_over_members(self._best_scores(state))
 
@@ -762,6 +851,13 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
                 f"Training diverged (non-finite loss) for {int(state.diverged.sum())} of {state.n_members} "
                 f"network(s); their last finite weights were kept. Lower learning_rate_init "
                 f"(now {self.learning_rate_init}) or scale the inputs.", ConvergenceWarning, stacklevel=3)
+        if self._stopped_on_validation(state) and not state.interrupted:
+            never_scored = np.isneginf(state.tracker.best_score) & ~state.diverged
+            if never_scored.any():
+                warnings.warn(
+                    f"scoring={self.scoring!r} was NaN on the validation rows in every epoch for "
+                    f"{int(never_scored.sum())} of {state.n_members} network(s): early stopping had no best epoch "
+                    "to restore for them, and kept their last weights.", UserWarning, stacklevel=3)
         if state.interrupted:
             warnings.warn("Training interrupted by the user; the last complete epoch's (or best) weights "
                           "were kept.", UserWarning, stacklevel=3)

@@ -185,3 +185,103 @@ def test_members_whose_outputs_overflow_on_zero_weight_rows_fall_back(monkeypatc
         model.fit(X, y, sample_weight=weight)
     assert np.all(np.isfinite(model.predict(X)))
     assert all(np.abs(W).max() < 1e3 for W in model.coefs_)
+
+
+# --------------------------------------------------------------------------
+# Item 4: NaN validation scores; errors of scorers that name the problem
+# --------------------------------------------------------------------------
+
+def test_a_nan_score_is_never_the_best_and_counts_against_patience():
+    from skreg._training import ImprovementTracker
+
+    tracker = ImprovementTracker(2, n_iter_no_change=1, tol=0.0)
+    active = np.ones(2, dtype=bool)
+    improved, _ = tracker.update(np.array([0.5, np.nan]), np.array([1, 1]), active)
+    assert improved.tolist() == [True, False]
+    improved, stop = tracker.update(np.array([np.nan, np.nan]), np.array([2, 2]), active)
+    assert improved.tolist() == [False, False] and stop.tolist() == [False, True]
+    improved, stop = tracker.update(np.array([np.nan, 0.1]), np.array([3, 3]), active)
+    assert improved.tolist() == [False, True] and stop.tolist() == [True, False]
+    assert tracker.best_score.tolist() == [0.5, 0.1] and tracker.best_epoch.tolist() == [1, 3]
+
+
+def test_early_stopping_on_a_score_that_is_nan_everywhere_is_refused(classification):
+    """roc_auc on a one-class validation set used to keep epoch 1 (accuracy 0.5) without a word."""
+    X, y = classification
+    model = RegularizedMLPClassifier(**SMALL, scoring="roc_auc", early_stopping=True)
+    with pytest.raises(ValueError, match=r"scoring='roc_auc' is NaN on X_val/y_val \(40 rows\).*one class"):
+        model.fit(X, y, X_val=X[:40], y_val=np.zeros(40, dtype=int))
+
+
+def test_recording_a_score_that_is_nan_everywhere_warns(classification):
+    X, y = classification
+    model = RegularizedMLPClassifier(**{**SMALL, "max_iter": 3}, scoring="roc_auc")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(UserWarning, match="scoring='roc_auc' is NaN on X_val/y_val.*validation_scores_ will be NaN"):
+            model.fit(X, y, X_val=X[:40], y_val=np.zeros(40, dtype=int))
+
+
+def test_members_whose_score_turns_nan_for_good_keep_their_last_weights_and_are_reported(classification):
+    X, y = classification
+    calls = []
+
+    def finite_only_before_training(estimator, X, y):
+        calls.append(1)
+        return 0.5 if len(calls) == 1 else float("nan")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(UserWarning, match="NaN on the validation rows in every epoch for 1 of 1"):
+            stopped = RegularizedMLPClassifier(**{**SMALL, "max_iter": 30}, n_iter_no_change=3, early_stopping=True,
+                                               scoring=finite_only_before_training).fit(X, y, X_val=X[:40],
+                                                                                         y_val=y[:40])
+        assert stopped.n_iter_ == 4  # 4 epochs without improvement exhaust a patience of 3
+        plain = RegularizedMLPClassifier(**{**SMALL, "max_iter": 4}).fit(X, y, X_val=X[:40], y_val=y[:40])
+    for W_stopped, W_plain in zip(stopped.coefs_, plain.coefs_, strict=True):
+        np.testing.assert_array_equal(W_stopped, W_plain)
+
+
+def test_roc_auc_ovr_with_a_class_missing_from_the_validation_rows_fails_before_training(three_classes):
+    X, y = three_classes
+    model = RegularizedMLPClassifier(**SMALL, scoring="roc_auc_ovr", early_stopping=True)
+    with pytest.raises(ValueError, match=r"Before the first epoch, on X_val/y_val: scoring='roc_auc_ovr'.*"
+                                         r"labels are \[0, 1\] of the training classes \[0, 1, 2\]"):
+        model.fit(X, y, X_val=X[y < 2], y_val=y[y < 2])
+
+
+def test_neg_log_loss_on_one_class_validation_rows_fails_before_training(classification):
+    X, y = classification
+    model = RegularizedMLPClassifier(**SMALL, scoring="neg_log_loss", early_stopping=True)
+    with pytest.raises(ValueError, match=r"scoring='neg_log_loss'.*labels are \[1\] of the training classes"):
+        model.fit(X, y, X_val=X[y == 1], y_val=y[y == 1])
+
+
+def test_a_poisson_deviance_scorer_on_a_squared_error_regressor_names_scoring_and_the_predictions(regression):
+    X, y = regression
+    model = RegularizedMLPRegressor(**SMALL, scoring="neg_mean_poisson_deviance", early_stopping=True)
+    with pytest.raises(ValueError, match=r"validation split.*scoring='neg_mean_poisson_deviance'.*predictions in"):
+        model.fit(X, np.abs(y))
+
+
+def test_a_scorer_returning_an_array_is_told_to_return_a_float(classification):
+    X, y = classification
+    model = RegularizedMLPClassifier(**SMALL, scoring=lambda estimator, X, y: np.ones(2), early_stopping=True)
+    with pytest.raises(ValueError, match="must return one float, got a ndarray of shape"):
+        model.fit(X, y)
+
+
+def test_a_scorer_failing_in_the_middle_of_training_names_scoring_and_the_rows(classification):
+    X, y = classification
+    calls = []
+
+    def fails_at_epoch_3(estimator, X, y):
+        calls.append(1)
+        if len(calls) > 3:
+            raise IndexError("boom")
+        return 0.5
+
+    model = RegularizedMLPClassifier(**SMALL, scoring=fails_at_epoch_3, early_stopping=True)
+    with pytest.raises(ValueError, match=r"scoring=<function .*fails_at_epoch_3.* failed on the validation rows "
+                                         r"\(30 rows; their labels are \[0, 1\].*IndexError: boom"):
+        model.fit(X, y)
