@@ -155,18 +155,39 @@ def _describe_validation(estimator, X, y, rows: str) -> str:
     classes = getattr(estimator, "classes_", None)
     if classes is not None and np.ndim(y) == 1:
         return description + f"; their labels are {np.unique(y).tolist()} of the training classes {classes.tolist()})"
-    with np.errstate(all="ignore"):
-        predicted = np.asarray(estimator.predict(X), dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
     if y.size == 0:
         return description + ")"
-    return description + (f"; y in [{y.min():.3g}, {y.max():.3g}], the network's predictions in "
-                          f"[{predicted.min():.3g}, {predicted.max():.3g}])")
+    description += f"; y in [{y.min():.3g}, {y.max():.3g}]"
+    try:
+        predicted = np.asarray(estimator.predict(X), dtype=np.float64)
+    except ValueError as error:  # non-finite outputs
+        return description + f"; no finite predictions: {error})"
+    return description + f", the network's predictions in [{predicted.min():.3g}, {predicted.max():.3g}])"
 
 
 def _scoring_error(scoring, scorer, estimator, X, y, rows: str, error: Exception) -> ValueError:
     return _ScoringError(f"scoring={scoring!r} ({scorer}) failed on {_describe_validation(estimator, X, y, rows)}: "
                       f"{type(error).__name__}: {error}")
+
+
+def _member_mean(outputs: np.ndarray) -> np.ndarray:
+    """The mean over members (axis 0) of finite outputs, finite too: huge ones must not overflow their sum."""
+    if outputs.shape[0] == 1:
+        return outputs[0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = outputs.mean(axis=0)
+        overflowed = ~np.isfinite(mean)
+        if overflowed.any():
+            scale = np.max(np.abs(outputs[:, overflowed]), axis=0)
+            mean[overflowed] = scale * np.mean(outputs[:, overflowed] / scale, axis=0)
+    return mean
+
+
+def _largest_magnitude(X) -> float:
+    """``max |x|`` of a dense or sparse ``X`` (0 when empty)."""
+    values = X.data if sp.issparse(X) else np.asarray(X)
+    return float(np.max(np.abs(values))) if values.size else 0.0
 
 
 def _members_label(members: np.ndarray) -> str:
@@ -414,17 +435,22 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
     # Input validation (public boundary only)
     # ------------------------------------------------------------------
 
+    # scikit-learn's finite check first sums X, which overflows (and warns) for huge finite values before its
+    # exact check runs: the checks stand, the warnings do not leak.
+
     def _validate_training_data(self, X, y, *, reset: bool):
-        X, y = validate_data(
-            self, X, y, reset=reset, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32),
-            multi_output=True, y_numeric=self._y_numeric,
-        )
+        with np.errstate(over="ignore", invalid="ignore"):
+            X, y = validate_data(
+                self, X, y, reset=reset, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32),
+                multi_output=True, y_numeric=self._y_numeric,
+            )
         if sp.issparse(X):
             X = X.tocsr()
         return X, y
 
     def _validate_X(self, X):
-        X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32))
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32))
         return X.tocsr() if sp.issparse(X) else X
 
     # ------------------------------------------------------------------
@@ -972,16 +998,45 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------
 
     def _member_outputs(self, X) -> np.ndarray:
-        """Every member's output on ``X``, shape (n_members, n_samples, n_outputs)."""
+        """Every member's output on ``X``, shape (n_members, n_samples, n_outputs); finite or an error.
+
+        Inputs far beyond the training data's scale can overflow the hidden
+        layers (to inf, then NaN); such outputs raise a ValueError naming the
+        inputs' scale, never pass as predictions. A Poisson mean ``exp(z)``
+        that overflows is the one exception: its log-mean ``z`` is clipped at
+        ``log(finfo.max)``, with a warning.
+        """
         check_is_fitted(self, "coefs_")
         X = self._validate_X(X)
         coefs, intercepts = self._stacked_parameters()
-        return predict_members(X, coefs, intercepts, self.activation, self.out_activation_)
+        with np.errstate(all="ignore"):
+            outputs = predict_members(X, coefs, intercepts, self.activation, self.out_activation_)
+        return self._finite_outputs(outputs, X)
+
+    def _finite_outputs(self, outputs: np.ndarray, X) -> np.ndarray:
+        """``outputs`` checked (see ``_member_outputs``), overflowed Poisson means clipped in place."""
+        if self.out_activation_ == "exp":
+            overflowed = np.isposinf(outputs)
+            if overflowed.any():
+                outputs[overflowed] = np.finfo(outputs.dtype).max
+                rows = np.flatnonzero(overflowed.any(axis=(0, 2)))
+                warnings.warn(
+                    f"The Poisson mean exp(z) overflows on {rows.size} of {outputs.shape[1]} row(s) of X (largest "
+                    f"|x| {_largest_magnitude(X[rows]):.3g}); their log-mean was clipped at log(finfo.max) and "
+                    "they predict finfo.max. Inputs far outside the training data's scale extrapolate "
+                    "exponentially.", UserWarning, stacklevel=4)
+        finite = np.isfinite(outputs)
+        if not finite.all():
+            rows = np.flatnonzero(~finite.all(axis=(0, 2)))
+            raise ValueError(
+                f"The network's output is not finite on {rows.size} of {outputs.shape[1]} row(s) of X (largest |x| "
+                f"{_largest_magnitude(X[rows]):.3g}): at this scale the hidden layers overflow. Scale X the way "
+                "the training data were scaled (e.g. the same StandardScaler).")
+        return outputs
 
     def _mean_output(self, X) -> np.ndarray:
         """The ensemble's mean output, shape (n_samples, n_outputs)."""
-        outputs = self._member_outputs(X)
-        return outputs[0] if outputs.shape[0] == 1 else outputs.mean(axis=0)
+        return _member_mean(self._member_outputs(X))
 
     def __getstate__(self):
         state = super().__getstate__()

@@ -10,7 +10,7 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skreg._base import BaseRegularizedMLP, _solver_is_stochastic
+from skreg._base import BaseRegularizedMLP, _member_mean, _solver_is_stochastic
 from skreg._docs import ATTRIBUTES, NOTES, PARAMETERS
 from skreg._uncertainty import jackknife_plus_after_bootstrap, percentile_band
 
@@ -231,7 +231,7 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
         if not return_std:
             return self._shape_output(self._mean_output(X))
         outputs = self._member_outputs(X)
-        return self._shape_output(outputs.mean(axis=0)), self._shape_output(_member_std(outputs))
+        return self._shape_output(_member_mean(outputs)), self._shape_output(_member_std(outputs))
 
     def predict_interval(self, X, confidence_level=0.9, method="jackknife+ab"):
         """Interval bounds at each row of ``X``.

@@ -285,3 +285,83 @@ def test_a_scorer_failing_in_the_middle_of_training_names_scoring_and_the_rows(c
     with pytest.raises(ValueError, match=r"scoring=<function .*fails_at_epoch_3.* failed on the validation rows "
                                          r"\(30 rows; their labels are \[0, 1\].*IndexError: boom"):
         model.fit(X, y)
+
+
+# --------------------------------------------------------------------------
+# Item 6: inputs that overflow the network
+# --------------------------------------------------------------------------
+
+def _huge_rows(n_features):
+    X = np.full((3, n_features), 1.7e308)
+    X[1] *= -1
+    X[2, ::2] *= -1
+    return X
+
+
+@pytest.mark.parametrize("problem", ["classification", "three_classes"])
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "predict_log_proba"])
+def test_inputs_that_overflow_the_hidden_layers_raise_naming_their_scale(request, problem, method):
+    X, y = request.getfixturevalue(problem)
+    model = RegularizedMLPClassifier(**SMALL, n_estimators=2).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match=r"output is not finite on \d of 3 row\(s\) of X "
+                                             r"\(largest \|x\| 1.7e\+308\)"):
+            getattr(model, method)(_huge_rows(X.shape[1]))
+
+
+def test_huge_but_harmless_inputs_give_finite_probabilities(classification):
+    X, y = classification
+    model = RegularizedMLPClassifier(**{**SMALL, "hidden_layer_sizes": ()}).fit(X, y)
+    X_huge = np.random.default_rng(0).standard_normal((5, X.shape[1])) * 1e200
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        proba = model.predict_proba(X_huge)
+    assert np.all(np.isfinite(proba))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+def test_the_mean_of_huge_member_outputs_does_not_overflow(regression):
+    X, y = regression
+    model = RegularizedMLPRegressor(**SMALL, n_estimators=2).fit(X, y)
+    for W, b in zip(model.coefs_, model.intercepts_, strict=True):
+        W[1], b[1] = W[0], b[0]  # two equal members
+    X_huge = X[:3] * (1.5e308 / np.max(np.abs(model.estimators_[0].predict(X[:3] * 1e300))) * 1e300)
+    single = model.estimators_[0].predict(X_huge)
+    assert np.all(np.isfinite(single)) and np.max(np.abs(single)) > 1e308  # their sum overflows
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        mean, std = model.predict(X_huge, return_std=True)
+    np.testing.assert_allclose(mean, single, rtol=1e-12)
+    np.testing.assert_array_equal(std, 0.0)
+
+
+# --------------------------------------------------------------------------
+# Item 9: Poisson means that overflow exp
+# --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def poisson_data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3))
+    return X, rng.poisson(np.exp(0.5 * X[:, 0])).astype(float)
+
+
+@pytest.mark.parametrize("n_estimators", [1, 3])
+def test_poisson_means_that_overflow_are_clipped_with_a_warning(poisson_data, n_estimators):
+    X, y = poisson_data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = RegularizedMLPRegressor(loss="poisson", **SMALL, n_estimators=n_estimators).fit(X, y)
+    X_far = np.vstack([np.eye(3) * 1e4, -np.eye(3) * 1e4, [[0.1, 0.2, 0.3]]])
+    z = [np.maximum(X_far @ member.coefs_[0] + member.intercepts_[0], 0) @ member.coefs_[1] + member.intercepts_[1]
+         for member in model.estimators_]
+    assert any(np.max(values) > np.log(np.finfo(np.float64).max) for values in z)  # exp overflows here
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.warns(UserWarning, match=r"Poisson mean exp\(z\) overflows on \d of 7 row\(s\)"):
+            mean, std = model.predict(X_far, return_std=True)
+    assert np.all(np.isfinite(mean)) and np.all(np.isfinite(std))
+    assert np.all(mean <= np.finfo(np.float64).max) and mean[-1] < 100
+    if n_estimators == 1:
+        np.testing.assert_array_equal(std, 0.0)
