@@ -105,15 +105,19 @@ def _non_finite_on_unweighted_rows(params: np.ndarray, config: TrainConfig, data
     A finite objective certifies a member's outputs only on the rows it
     weighs (a non-finite output makes its loss non-finite); rows of weight 0
     (zero sample weights, out of bag, the validation split) are predicted
-    too, and must give finite outputs. Checked in chunks of rows.
+    too, and must give finite outputs.
     """
-    unweighted = np.flatnonzero((data.row_weights() == 0).any(axis=0))
+    return _non_finite_outputs(params, config, data.X, np.flatnonzero((data.row_weights() == 0).any(axis=0)))
+
+
+def _non_finite_outputs(params: np.ndarray, config: TrainConfig, X, rows: np.ndarray) -> np.ndarray:
+    """Members whose output is not finite on some of ``rows`` of ``X``, checked in chunks of rows."""
     bad = np.zeros(params.shape[0], dtype=bool)
     coefs, intercepts = config.network.layout.views(params)
     with np.errstate(all="ignore"):
-        for start in range(0, unweighted.size, OUT_OF_BAG_CHUNK_ROWS):
-            rows = unweighted[start : start + OUT_OF_BAG_CHUNK_ROWS]
-            outputs = predict_members(data.X[rows], coefs, intercepts, config.network.activation,
+        for start in range(0, rows.size, OUT_OF_BAG_CHUNK_ROWS):
+            chunk = rows[start : start + OUT_OF_BAG_CHUNK_ROWS]
+            outputs = predict_members(X[chunk], coefs, intercepts, config.network.activation,
                                       config.network.output_activation)
             bad |= ~np.isfinite(outputs).all(axis=(1, 2))
     return bad
@@ -524,7 +528,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         if not incremental:
             self._fitted_monitor = self._monitor_settings(explicit_validation=X_val is not None)
         self._set_fitted_attributes(state, config, objective, summarised)
-        self._set_ensemble_attributes(state, data, y, in_bag, objective, summarised)
+        with np.errstate(all="ignore"):  # out-of-bag outputs of members that fell back may still overflow
+            self._set_ensemble_attributes(state, data, y, in_bag, objective, summarised)
         self._warn_about(state, incremental)
         return self
 
@@ -641,8 +646,9 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         n = X.shape[0]
         all_rows = np.arange(n)
         if X_val is not None:
-            X_val, y_val = validate_data(self, X_val, y_val, reset=False, accept_sparse=["csr", "csc"],
-                                         dtype=X.dtype, multi_output=True, y_numeric=self._y_numeric)
+            with np.errstate(over="ignore", invalid="ignore"):  # as in _validate_training_data
+                X_val, y_val = validate_data(self, X_val, y_val, reset=False, accept_sparse=["csr", "csc"],
+                                             dtype=X.dtype, multi_output=True, y_numeric=self._y_numeric)
             X_val = X_val.tocsr() if sp.issparse(X_val) else X_val
             Y_val = self._encode_targets(y_val, first_call=False).astype(X.dtype, copy=False)
             weight_val = _check_sample_weight(sample_weight_val, X_val, dtype=X.dtype, ensure_non_negative=True)
@@ -869,6 +875,14 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             state.params[bad] = initial_params[bad]
             state.diverged |= bad
             objective = self._objective_value(state.params, config, data)
+            members = np.flatnonzero(bad)
+            still = _non_finite_outputs(state.params[members], config, data.X, np.arange(data.X.shape[0]))
+            if still.any():
+                raise ValueError(
+                    f"The network's output is not finite on the training data (largest |x| "
+                    f"{_largest_magnitude(data.X):.3g}), even at the starting weights of {int(still.sum())} "
+                    f"network(s): at this scale its units overflow (output: {config.network.output_activation}). "
+                    "Scale X (e.g. StandardScaler).")
         return objective
 
     def _warn_about(self, state, incremental: bool) -> None:

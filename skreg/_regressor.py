@@ -209,7 +209,8 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
         if not seen.any():
             raise ValueError("oob_score=True, but there are no out-of-bag rows (every row is in every member's bag): "
                              "use more samples or more members (n_estimators).")
-        self.oob_score_ = float(r2_score(Y[seen], oob_mean[seen]))
+        with np.errstate(over="ignore", invalid="ignore"):  # huge targets overflow R²'s sums of squares
+            self.oob_score_ = float(r2_score(Y[seen], oob_mean[seen]))
 
     def predict(self, X, return_std=False):
         """Predicted values: the mean over ensemble members.

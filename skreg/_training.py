@@ -912,7 +912,8 @@ def _lbfgs_member(data: TrainingData, config: TrainConfig, row: np.ndarray, weig
 
     def fun(theta):
         params = (_join_l1(theta, n_weights) if split else theta).astype(dtype)[None]
-        value, grads = objective_and_gradient(network, smooth, params, data.X, data.Y, weight, total)
+        with np.errstate(all="ignore"):  # a non-finite objective is L-BFGS-B's to handle, and checked after
+            value, grads = objective_and_gradient(network, smooth, params, data.X, data.Y, weight, total)
         grad = grads[0].astype(np.float64)
         if not split:
             return float(value[0]), grad

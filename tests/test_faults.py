@@ -365,3 +365,45 @@ def test_poisson_means_that_overflow_are_clipped_with_a_warning(poisson_data, n_
     assert np.all(mean <= np.finfo(np.float64).max) and mean[-1] < 100
     if n_estimators == 1:
         np.testing.assert_array_equal(std, 0.0)
+
+
+def test_a_poisson_fit_whose_outputs_overflow_even_at_the_start_is_refused(poisson_data):
+    X, y = poisson_data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.raises(ValueError, match=r"output is not finite on the training data \(largest \|x\| .*e\+30\), "
+                                             r"even at the starting weights"):
+            RegularizedMLPRegressor(loss="poisson", **SMALL).fit(X * 1e30, y)
+
+
+# --------------------------------------------------------------------------
+# Cosmetic: numpy's RuntimeWarnings do not leak out of fit and predict
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", ["lbfgs-huge-X", "lbfgs-poisson", "oob-score-huge-y", "predict-huge-X",
+                                  "poisson-far-X"])
+def test_no_numpy_runtime_warning_leaks(regression, poisson_data, case):
+    X, y = regression
+    fit_X, fit_y, predict_X, params = X, y, X, {}
+    if case == "lbfgs-huge-X":
+        fit_X, params = X * 1e300, {"solver": "lbfgs"}
+    elif case == "lbfgs-poisson":
+        fit_X, fit_y, params = poisson_data[0] * 30, poisson_data[1], {"solver": "lbfgs", "loss": "poisson"}
+        predict_X = fit_X
+    elif case == "oob-score-huge-y":
+        fit_y, params = y * 1e200, {"n_estimators": 3, "bootstrap": True, "oob_score": True}
+    elif case == "predict-huge-X":
+        predict_X = _huge_rows(X.shape[1])
+    else:
+        fit_X, fit_y, params = *poisson_data, {"loss": "poisson"}
+        predict_X = np.vstack([np.eye(3) * 1e4, -np.eye(3) * 1e4])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        warnings.filterwarnings("ignore", "The Poisson mean", UserWarning)
+        warnings.filterwarnings("ignore", ".*no out-of-bag estimate", UserWarning)
+        model = RegularizedMLPRegressor(**SMALL, **params).fit(fit_X, fit_y)
+        try:
+            model.predict(predict_X, return_std=True)
+        except ValueError as error:
+            assert "not finite" in str(error)
