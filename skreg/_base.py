@@ -194,6 +194,13 @@ def _largest_magnitude(X) -> float:
     return float(np.max(np.abs(values))) if values.size else 0.0
 
 
+def _marked_as_member(member):
+    """A shallow copy of an ensemble's ``member`` whose pickle says it was pickled inside the ensemble."""
+    marked = object.__new__(type(member))
+    marked.__dict__.update(member.__dict__, _skreg_pickled_inside_an_ensemble=True)
+    return marked
+
+
 def _members_label(members: np.ndarray) -> str:
     """How ``verbose`` lines name a chunk or group of members."""
     return f"member {members[0]}" if len(members) == 1 else f"members {members[0]}-{members[-1]}"
@@ -1053,13 +1060,17 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         return _member_mean(self._member_outputs(X))
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: for skreg's classes it is the live __dict__
         state["_skreg_version"] = __version__
+        if state.get("estimators_"):
+            # Members are pickled inside the ensemble: loaded by another version, the ensemble warns for them.
+            state["estimators_"] = [_marked_as_member(member) for member in state["estimators_"]]
         return state
 
     def __setstate__(self, state):
         pickled_version = state.pop("_skreg_version", "unknown")
-        if pickled_version != __version__:
+        inside_an_ensemble = state.pop("_skreg_pickled_inside_an_ensemble", False)
+        if pickled_version != __version__ and not inside_an_ensemble:
             warnings.warn(
                 f"Trying to unpickle {type(self).__name__} from skreg version {pickled_version} when using "
                 f"version {__version__}. This might lead to breaking code or invalid results; refit the model "

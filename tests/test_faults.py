@@ -4,6 +4,7 @@ Each test fails without its fix: it recreates a case that used to give a wrong r
 error, or an error that did not name the problem.
 """
 
+import pickle
 import warnings
 
 import numpy as np
@@ -407,3 +408,33 @@ def test_no_numpy_runtime_warning_leaks(regression, poisson_data, case):
             model.predict(predict_X, return_std=True)
         except ValueError as error:
             assert "not finite" in str(error)
+
+
+# --------------------------------------------------------------------------
+# Cosmetic: an ensemble pickled by another version warns once
+# --------------------------------------------------------------------------
+
+def test_loading_an_ensemble_pickled_by_another_version_warns_once(regression, monkeypatch):
+    X, y = regression
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ensemble = RegularizedMLPRegressor(**{**SMALL, "max_iter": 2}, n_estimators=20).fit(X, y)
+    members = list(ensemble.estimators_)
+    monkeypatch.setattr(skreg._base, "__version__", "99.0")
+    dumped = pickle.dumps(ensemble)
+    member_alone = pickle.dumps(ensemble.estimators_[3])
+    monkeypatch.undo()
+    # Pickling leaves the ensemble as it was.
+    assert all(a is b for a, b in zip(ensemble.estimators_, members, strict=True))
+    assert "_skreg_version" not in vars(ensemble) and "_skreg_version" not in vars(members[3])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = pickle.loads(dumped)
+    assert [str(w.message).split(" from")[0] for w in caught] == ["Trying to unpickle RegularizedMLPRegressor"]
+    assert "version 99.0" in str(caught[0].message)
+    np.testing.assert_array_equal(loaded.predict(X), ensemble.predict(X))
+    np.testing.assert_array_equal(loaded.estimators_[3].predict(X), ensemble.estimators_[3].predict(X))
+    assert not any(hasattr(member, "_skreg_pickled_inside_an_ensemble") for member in loaded.estimators_)
+    # A member pickled on its own still warns.
+    with pytest.warns(UserWarning, match=r"version 99\.0"):
+        pickle.loads(member_alone)
