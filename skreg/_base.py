@@ -334,8 +334,11 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------
 
     @abstractmethod
-    def _encode_targets(self, y, *, first_call, classes=None):
-        """Turn ``y`` into the float targets ``Y`` of shape (n, n_outputs); set label state."""
+    def _encode_targets(self, y, *, first_call, classes=None, name="y"):
+        """Turn ``y`` into the float targets ``Y`` of shape (n, n_outputs); set label state.
+
+        ``name`` is what errors call ``y`` (``'y_val'`` for the validation set).
+        """
 
     @abstractmethod
     def _loss_name(self) -> str:
@@ -657,7 +660,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
                 X_val, y_val = validate_data(self, X_val, y_val, reset=False, accept_sparse=["csr", "csc"],
                                              dtype=X.dtype, multi_output=True, y_numeric=self._y_numeric)
             X_val = X_val.tocsr() if sp.issparse(X_val) else X_val
-            Y_val = self._encode_targets(y_val, first_call=False).astype(X.dtype, copy=False)
+            Y_val = self._encode_targets(y_val, first_call=False, name="y_val").astype(X.dtype, copy=False)
             weight_val = _check_sample_weight(sample_weight_val, X_val, dtype=X.dtype, ensure_non_negative=True)
             return all_rows, (X_val, Y_val, weight_val, y_val)
         if not self.early_stopping or incremental:

@@ -199,7 +199,7 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
             return column_or_1d(y, warn=True)
         return y
 
-    def _encode_targets(self, y, *, first_call, classes=None):
+    def _encode_targets(self, y, *, first_call, classes=None, name="y"):
         try:
             check_classification_targets(y)
         except TypeError as error:
@@ -216,6 +216,9 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
         if not self._label_binarizer.y_type_.startswith("multilabel"):
             # LabelBinarizer would encode an unknown label as an all-zero target.
             unknown = np.setdiff1d(np.unique(y), self.classes_)
+            if unknown.size and name == "y_val":
+                raise ValueError(f"y_val (the validation set) contains labels that are not among the training "
+                                 f"classes: {unknown.tolist()}; the training classes are {self.classes_.tolist()}.")
             if unknown.size:
                 raise ValueError(f"y contains labels not seen in the first fit (or in partial_fit's classes): "
                                  f"{unknown.tolist()}; known classes are {self.classes_.tolist()}.")

@@ -185,15 +185,15 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
         """
         return self._fit(X, y, sample_weight, incremental=True)
 
-    def _encode_targets(self, y, *, first_call, classes=None):
+    def _encode_targets(self, y, *, first_call, classes=None, name="y"):
         Y = np.asarray(y)
         Y = Y.reshape(-1, 1) if Y.ndim == 1 else Y
         if first_call:
             self._n_targets = Y.shape[1]
         elif Y.shape[1] != self._n_targets:
-            raise ValueError(f"y has {Y.shape[1]} output(s) but the model was fitted with {self._n_targets}.")
+            raise ValueError(f"{name} has {Y.shape[1]} output(s) but the model was fitted with {self._n_targets}.")
         if self.loss == "poisson" and np.any(Y < 0):
-            raise ValueError("loss='poisson' needs non-negative targets y.")
+            raise ValueError(f"loss='poisson' needs non-negative targets {name}.")
         return Y
 
     def _loss_name(self):

@@ -438,3 +438,22 @@ def test_loading_an_ensemble_pickled_by_another_version_warns_once(regression, m
     # A member pickled on its own still warns.
     with pytest.warns(UserWarning, match=r"version 99\.0"):
         pickle.loads(member_alone)
+
+
+# --------------------------------------------------------------------------
+# Cosmetic: an unseen y_val label is named as such
+# --------------------------------------------------------------------------
+
+def test_a_y_val_label_outside_the_training_classes_is_named_as_in_y_val(classification):
+    X, y = classification
+    y_val = y[:30].copy()
+    y_val[0] = 7
+    with pytest.raises(ValueError, match=r"y_val \(the validation set\) contains labels that are not among the "
+                                         r"training classes: \[7\]; the training classes are \[0, 1\]"):
+        RegularizedMLPClassifier(**SMALL).fit(X, y, X_val=X[:30], y_val=y_val)
+
+
+def test_y_val_with_the_wrong_number_of_outputs_is_named(regression):
+    X, y = regression
+    with pytest.raises(ValueError, match=r"y_val has 2 output\(s\) but the model was fitted with 1"):
+        RegularizedMLPRegressor(**SMALL).fit(X, y, X_val=X[:30], y_val=np.c_[y[:30], y[:30]])
