@@ -101,6 +101,10 @@ def _score(scorer, estimator, X, y, weight: np.ndarray) -> float:
                         f"(by sample_weight, or by class_weight on a split of the training rows): {error}") from error
 
 
+# How a fit that cannot give finite values is refused; the first sentences are scikit-learn's MLP's.
+NON_FINITE_FIT = ("Solver produced non-finite parameter weights. The input data may contain large values and need "
+                  "to be preprocessed.")
+
 # How far apart (in training standard deviations, or as a ratio of spreads) X_val's columns may sit
 # before they look transformed differently from X's.
 SCALE_MISMATCH_FACTOR = 10.0
@@ -141,6 +145,104 @@ def _warn_if_on_another_scale(X, X_val) -> None:
         "Pipeline, X_val does not go through the pipeline's transformers unless it is routed to them: "
         "sklearn.set_config(enable_metadata_routing=True), Pipeline(..., transform_input=['X_val']) and "
         "estimator.set_fit_request(X_val=True, y_val=True).", UserWarning, stacklevel=5)
+def _non_finite_on_unweighted_rows(params: np.ndarray, config: TrainConfig, data: TrainingData) -> np.ndarray:
+    """Members whose output is not finite on a training row that some member gives weight 0.
+
+    A finite objective certifies a member's outputs only on the rows it
+    weighs (a non-finite output makes its loss non-finite); rows of weight 0
+    (zero sample weights, out of bag, the validation split) are predicted
+    too, and must give finite outputs.
+    """
+    return _non_finite_outputs(params, config, data.X, np.flatnonzero((data.row_weights() == 0).any(axis=0)))
+
+
+def _non_finite_outputs(params: np.ndarray, config: TrainConfig, X, rows: np.ndarray) -> np.ndarray:
+    """Members whose output is not finite on some of ``rows`` of ``X``, checked in chunks of rows."""
+    bad = np.zeros(params.shape[0], dtype=bool)
+    coefs, intercepts = config.network.layout.views(params)
+    with np.errstate(all="ignore"):
+        for start in range(0, rows.size, OUT_OF_BAG_CHUNK_ROWS):
+            chunk = rows[start : start + OUT_OF_BAG_CHUNK_ROWS]
+            outputs = predict_members(X[chunk], coefs, intercepts, config.network.activation,
+                                      config.network.output_activation)
+            bad |= ~np.isfinite(outputs).all(axis=(1, 2))
+    return bad
+
+
+class _ScoringError(ValueError):
+    """A scorer could not score the validation rows (see ``_validation_score``)."""
+
+
+def _validation_score(scoring, scorer, estimator, X, y, weight: np.ndarray, rows: str) -> float:
+    """``_score`` on validation ``rows`` (which rows, for messages), as one float.
+
+    A scorer that fails, or returns anything but one real number, raises a
+    ValueError that names ``scoring``, the scorer and what the validation
+    rows hold, whether it happens before the first epoch or in the middle
+    of training.
+    """
+    try:
+        score = _score(scorer, estimator, X, y, weight)
+    except TypeError as error:
+        if "must accept sample_weight" in str(error):
+            raise
+        raise _scoring_error(scoring, scorer, estimator, X, y, rows, error) from error
+    except Exception as error:
+        raise _scoring_error(scoring, scorer, estimator, X, y, rows, error) from error
+    if isinstance(score, (bool, np.bool_)) or np.ndim(score) != 0 or not np.isrealobj(score):
+        shape = f" of shape {np.shape(score)}" if np.ndim(score) else ""
+        raise _ScoringError(f"The scorer of scoring={scoring!r} must return one float, got a "
+                            f"{type(score).__name__}{shape}: {score!r:.80}.")
+    try:
+        return float(score)
+    except (TypeError, ValueError) as error:
+        raise _ScoringError(f"The scorer of scoring={scoring!r} must return one float, got {score!r:.80}.") from error
+
+
+def _describe_validation(estimator, X, y, rows: str) -> str:
+    """What validation ``rows`` hold, for the message of a scorer that failed on them."""
+    description = f"{rows} ({X.shape[0]} rows"
+    classes = getattr(estimator, "classes_", None)
+    if classes is not None and np.ndim(y) == 1:
+        return description + f"; their labels are {np.unique(y).tolist()} of the training classes {classes.tolist()})"
+    y = np.asarray(y, dtype=np.float64)
+    if y.size == 0:
+        return description + ")"
+    description += f"; y in [{y.min():.3g}, {y.max():.3g}]"
+    try:
+        predicted = np.asarray(estimator.predict(X), dtype=np.float64)
+    except ValueError as error:  # non-finite outputs
+        return description + f"; no finite predictions: {error})"
+    return description + f", the network's predictions in [{predicted.min():.3g}, {predicted.max():.3g}])"
+
+
+def _scoring_error(scoring, scorer, estimator, X, y, rows: str, error: Exception) -> ValueError:
+    return _ScoringError(f"scoring={scoring!r} ({scorer}) failed on {_describe_validation(estimator, X, y, rows)}: "
+                      f"{type(error).__name__}: {error}")
+
+
+def _member_mean(outputs: np.ndarray) -> np.ndarray:
+    """The mean over members (axis 0) of finite outputs, finite too: huge ones must not overflow their sum."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = outputs.mean(axis=0)
+        overflowed = ~np.isfinite(mean)
+        if overflowed.any():
+            scale = np.max(np.abs(outputs[:, overflowed]), axis=0)
+            mean[overflowed] = scale * np.mean(outputs[:, overflowed] / scale, axis=0)
+    return mean
+
+
+def _largest_magnitude(X) -> float:
+    """``max |x|`` of a dense or sparse ``X`` (0 when empty)."""
+    values = X.data if sp.issparse(X) else np.asarray(X)
+    return float(np.max(np.abs(values))) if values.size else 0.0
+
+
+def _marked_as_member(member):
+    """A shallow copy of an ensemble's ``member`` whose pickle says it was pickled inside the ensemble."""
+    marked = object.__new__(type(member))
+    marked.__dict__.update(member.__dict__, _skreg_pickled_inside_an_ensemble=True)
+    return marked
 
 
 def _members_label(members: np.ndarray) -> str:
@@ -197,7 +299,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             Interval(RealNotInt, 0, 1, closed="right"),
         ],
         "oob_score": ["boolean"],
-        "n_jobs": [None, Integral],
+        # joblib gives n_jobs=0 no meaning; -1, -2, ... count back from the number of CPUs.
+        "n_jobs": [None, Interval(Integral, None, -1, closed="right"), Interval(Integral, 1, None, closed="left")],
     }
 
     @abstractmethod
@@ -275,8 +378,11 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------
 
     @abstractmethod
-    def _encode_targets(self, y, *, first_call, classes=None):
-        """Turn ``y`` into the float targets ``Y`` of shape (n, n_outputs); set label state."""
+    def _encode_targets(self, y, *, first_call, classes=None, name="y"):
+        """Turn ``y`` into the float targets ``Y`` of shape (n, n_outputs); set label state.
+
+        ``name`` is what errors call ``y`` (``'y_val'`` for the validation set).
+        """
 
     @abstractmethod
     def _loss_name(self) -> str:
@@ -311,9 +417,20 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
 
     def _dropout_rates(self, n_hidden: int) -> tuple:
         """The drop probability of each hidden layer."""
-        if isinstance(self.dropout, Real):
-            return (float(self.dropout),) * n_hidden
-        rates = tuple(float(rate) for rate in self.dropout)
+        dropout = self.dropout
+        if isinstance(dropout, np.ndarray) and dropout.ndim == 0:
+            dropout = dropout.item()  # a 0-d array is one number
+        if isinstance(dropout, Real):
+            rates = (float(dropout),) * n_hidden
+            if not 0 <= float(dropout) < 1:  # a plain float was checked by _parameter_constraints, not a 0-d array
+                raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
+            return rates
+        if isinstance(dropout, (str, bytes, dict, set, frozenset)) or not hasattr(dropout, "__len__"):
+            raise ValueError(f"dropout must be one float or a sequence (list, tuple, array) of floats, one per "
+                             f"hidden layer; got a {type(dropout).__name__}: {self.dropout!r}.")
+        if not all(isinstance(rate, Real) and not isinstance(rate, bool) for rate in dropout):
+            raise ValueError(f"dropout must hold numbers (drop probabilities in [0, 1)), got {self.dropout!r}.")
+        rates = tuple(float(rate) for rate in dropout)
         if len(rates) != n_hidden:
             raise ValueError(
                 f"dropout has {len(rates)} values but there are {n_hidden} hidden layers "
@@ -379,17 +496,22 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
     # Input validation (public boundary only)
     # ------------------------------------------------------------------
 
+    # scikit-learn's finite check first sums X, which overflows (and warns) for huge finite values before its
+    # exact check runs: the checks stand, the warnings do not leak.
+
     def _validate_training_data(self, X, y, *, reset: bool):
-        X, y = validate_data(
-            self, X, y, reset=reset, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32),
-            multi_output=True, y_numeric=self._y_numeric,
-        )
+        with np.errstate(over="ignore", invalid="ignore"):
+            X, y = validate_data(
+                self, X, y, reset=reset, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32),
+                multi_output=True, y_numeric=self._y_numeric,
+            )
         if sp.issparse(X):
             X = X.tocsr()
         return X, y
 
     def _validate_X(self, X):
-        X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32))
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32))
         return X.tocsr() if sp.issparse(X) else X
 
     # ------------------------------------------------------------------
@@ -434,7 +556,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
         sample_weight = self._sample_weight_for(y, sample_weight).astype(X.dtype, copy=False)
         if not np.any(sample_weight > 0):
-            raise ValueError("sample_weight sums to zero: there is nothing to fit.")
+            weighted_by = "sample_weight times class_weight" if getattr(self, "class_weight", None) else "sample_weight"
+            raise ValueError(f"{weighted_by} sums to zero: there is nothing to fit.")
 
         entropy = getattr(self, "_entropy", None) if continuing else None
         entropy = root_entropy(self.random_state) if entropy is None else entropy
@@ -450,7 +573,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             self._reset_for_new_settings(state, config, incremental, explicit_validation=X_val is not None)
         else:
             state = self._initial_state(config, X.dtype, entropy)
-        member_rows = self._member_rows(train_rows, entropy)
+        member_rows = self._member_rows(train_rows, entropy, sample_weight)
         in_bag = self._in_bag_mask(member_rows, X.shape[0]) if self.bootstrap else None
         if validation == "out-of-bag":
             validation = self._out_of_bag_validation(X, Y, sample_weight, y, in_bag)
@@ -458,6 +581,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         initial_params = state.params.copy()
         # Epochs the fitted curves already summarise; a pickle from before this record rebuilds them whole.
         summarised = getattr(self, "_summarised_epochs", 0) if continuing else 0
+        if validation and self.scoring is not None:
+            self._check_scoring_before_training(config, validation, state.params, explicit=X_val is not None)
         state = self._train(data, state, config, validation, incremental, parallel=not continuing)
         objective = self._fall_back_where_non_finite(state, initial_params, config, data)
         self._entropy = entropy
@@ -465,7 +590,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         if not incremental:
             self._fitted_monitor = self._monitor_settings(explicit_validation=X_val is not None)
         self._set_fitted_attributes(state, config, objective, summarised)
-        self._set_ensemble_attributes(state, data, y, in_bag, objective, summarised)
+        with np.errstate(all="ignore"):  # out-of-bag outputs of members that fell back may still overflow
+            self._set_ensemble_attributes(state, data, y, in_bag, objective, summarised)
         self._warn_about(state, incremental)
         return self
 
@@ -588,11 +714,12 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         n = X.shape[0]
         all_rows = np.arange(n)
         if X_val is not None:
-            X_val, y_val = validate_data(self, X_val, y_val, reset=False, accept_sparse=["csr", "csc"],
-                                         dtype=X.dtype, multi_output=True, y_numeric=self._y_numeric)
+            with np.errstate(over="ignore", invalid="ignore"):  # as in _validate_training_data
+                X_val, y_val = validate_data(self, X_val, y_val, reset=False, accept_sparse=["csr", "csc"],
+                                             dtype=X.dtype, multi_output=True, y_numeric=self._y_numeric)
             X_val = X_val.tocsr() if sp.issparse(X_val) else X_val
             _warn_if_on_another_scale(X, X_val)
-            Y_val = self._encode_targets(y_val, first_call=False).astype(X.dtype, copy=False)
+            Y_val = self._encode_targets(y_val, first_call=False, name="y_val").astype(X.dtype, copy=False)
             weight_val = _check_sample_weight(sample_weight_val, X_val, dtype=X.dtype, ensure_non_negative=True)
             return all_rows, (X_val, Y_val, weight_val, y_val)
         if not self.early_stopping or incremental:
@@ -639,14 +766,22 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
                 "early_stopping=False."
             )
 
-    def _member_rows(self, train_rows: np.ndarray, entropy: int) -> np.ndarray:
-        """The rows each member trains on: all training rows, or a bootstrap draw each."""
+    def _member_rows(self, train_rows: np.ndarray, entropy: int, sample_weight: np.ndarray) -> np.ndarray:
+        """The rows each member trains on: all training rows, or a bootstrap draw each.
+
+        A bootstrap draws among the rows that carry weight: a draw of rows of
+        weight 0 only would leave its member with nothing to train on.
+        """
         members = range(self.n_estimators)
         if not self.bootstrap:
             return np.tile(train_rows, (self.n_estimators, 1))
-        n_draws = self._n_bootstrap_draws(len(train_rows))
+        weighted_rows = train_rows[sample_weight[train_rows] > 0]
+        if weighted_rows.size == 0:
+            raise ValueError("Every training row has sample_weight 0: the bootstrap "
+                             "has no rows to draw from.")
+        n_draws = self._n_bootstrap_draws(len(weighted_rows))
         generators = member_generators(entropy, "bootstrap", members)
-        return np.stack([train_rows[rng.integers(0, len(train_rows), n_draws)] for rng in generators])
+        return np.stack([weighted_rows[rng.integers(0, len(weighted_rows), n_draws)] for rng in generators])
 
     @staticmethod
     def _in_bag_mask(member_rows: np.ndarray, n_rows: int) -> np.ndarray:
@@ -672,7 +807,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             return n_rows
         if isinstance(self.max_samples, Integral):
             if self.max_samples > n_rows:
-                raise ValueError(f"max_samples={self.max_samples} exceeds the {n_rows} training rows.")
+                raise ValueError(f"max_samples={self.max_samples} exceeds the {n_rows} training rows (of non-zero "
+                                 "sample_weight).")
             return int(self.max_samples)
         return max(1, int(round(self.max_samples * n_rows)))
 
@@ -689,11 +825,13 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             group_weight_val = group_weight_val[members]
         network = config.network
         scorer = None if self.scoring is None else check_scoring(self, scoring=self.scoring)
+        group_members = members
 
         def validate(params, members=None):
             weight_val = group_weight_val
             if members is not None and weight_val.ndim == 2:
                 weight_val = weight_val[members]
+            members_of = group_members if members is None else group_members[members]
             coefs, intercepts = network.layout.views(params)
             output = predict_members(X_val, coefs, intercepts, network.activation, network.output_activation)
             loss = weighted_mean_loss(network.loss, Y_val, output, weight_val)
@@ -706,10 +844,44 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
                 member_coefs, member_intercepts = network.layout.views(params[k : k + 1])
                 member = self._member_estimator([W[0] for W in member_coefs], [b[0, 0] for b in member_intercepts],
                                                 feature_names=False)
-                scores.append(_score(scorer, member, X_val[rows], y_val[rows], weight[rows]))
+                where = "the validation rows" if weight_val.ndim == 1 else f"member {members_of[k]}'s out-of-bag rows"
+                scores.append(_validation_score(self.scoring, scorer, member, X_val[rows], y_val[rows], weight[rows],
+                                                where))
             return loss, np.asarray(scores, dtype=np.float64)
 
         return validate
+
+    def _check_scoring_before_training(self, config: TrainConfig, validation, params, explicit: bool) -> None:
+        """Score the network once on the validation data before the first epoch.
+
+        A scorer that cannot score these rows (a class missing for
+        'roc_auc_ovr', one class for 'neg_log_loss', a scorer returning an
+        array...) fails here, naming ``scoring`` and the data, rather than
+        in the middle of training. A score that is NaN for every member (a
+        metric undefined on these rows) is refused with early stopping,
+        which could never pick a best epoch, and warned about otherwise.
+        """
+        source = ("X_val/y_val" if explicit else "each member's out-of-bag rows" if validation[2].ndim == 2
+                  else f"the validation split (validation_fraction={self.validation_fraction})")
+        validate = self._make_validator(config, validation, np.arange(params.shape[0]))
+        with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
+            warnings.simplefilter("always")
+            try:
+                _, scores = validate(params)
+            except _ScoringError as error:
+                raise ValueError(f"Before the first epoch, on {source}: {error}") from error
+        if not np.isnan(scores).all():
+            for caught_warning in caught:
+                warnings.warn(caught_warning.message, caught_warning.category, stacklevel=4)
+            return
+        said = "; ".join(sorted({str(caught_warning.message).rstrip(".") for caught_warning in caught}))
+        message = (f"scoring={self.scoring!r} is NaN on {source} ({len(validation[3])} rows)"
+                   + (f": {said}" if said else "") + ".")
+        if self.early_stopping:
+            raise ValueError(f"{message} Early stopping could never pick a best epoch on it: use a scoring that "
+                             "is defined on these rows, other validation data, or scoring=None (the validation "
+                             "loss).")
+        warnings.warn(f"{message} validation_scores_ will be NaN.", UserWarning, stacklevel=4)
 
     # ------------------------------------------------------------------
     # Fitted state
@@ -746,7 +918,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             self.best_iteration_ = int(np.max(state.tracker.best_epoch)) if single else state.tracker.best_epoch
             self.best_loss_ = None
         else:
-            self.best_validation_score_ = float(np.nanmax(self.validation_scores_)) if recorded else None
+            scored = recorded and not np.isnan(self.validation_scores_).all()  # NaN everywhere: no best score
+            self.best_validation_score_ = float(np.nanmax(self.validation_scores_)) if scored else None
             self.best_iteration_ = None
             self.best_loss_ = None if state.tracker is None else -_mean_over_members(self._best_scores(state))
 
@@ -775,22 +948,30 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
 
         The training loop restores the last weights certified by a finite
         loss, but weights can still be finite yet so large that predictions
-        overflow; such a member must not leave NaN predictions behind. If
-        even the starting weights give no finite objective (inputs or targets
-        near the float range), no fit can: raise, as scikit-learn's MLP does,
+        overflow; such a member must not leave NaN predictions behind, on any
+        training row (rows of weight 0 included). If even the starting
+        weights give no finite objective or outputs (inputs or targets near
+        the float range), no fit can: raise, as scikit-learn's MLP does,
         rather than return a model whose loss is infinite.
         """
         objective = noise_free_objective(data, state.params, config)
-        bad = ~np.isfinite(objective)
+        bad = ~np.isfinite(objective) | _non_finite_on_unweighted_rows(state.params, config, data)
         if bad.any():
             state.params[bad] = initial_params[bad]
             state.diverged |= bad
             objective = noise_free_objective(data, state.params, config)
+            members = np.flatnonzero(bad)
+            still = _non_finite_outputs(state.params[members], config, data.X, np.arange(data.X.shape[0]))
+            if still.any():
+                raise ValueError(
+                    f"{NON_FINITE_FIT} The network's output is not finite on the training data (largest |x| "
+                    f"{_largest_magnitude(data.X):.3g}), even at the starting weights of {int(still.sum())} "
+                    f"network(s): at this scale its units overflow (output: {config.network.output_activation}); "
+                    "scale the inputs (e.g. with StandardScaler).")
         hopeless = ~np.isfinite(objective)
         if hopeless.any():
             raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may contain large values and need "
-                f"to be preprocessed. The training objective of {int(hopeless.sum())} of {state.n_members} "
+                f"{NON_FINITE_FIT} The training objective of {int(hopeless.sum())} of {state.n_members} "
                 f"network(s) overflows {data.X.dtype} at the fitted weights and at the starting ones alike: scale "
                 "the inputs (e.g. with StandardScaler) and, for regression, the targets."
             )
@@ -803,6 +984,13 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
                 "network(s); their last finite weights (with early stopping, their best epoch's) were kept. Lower "
                 f"learning_rate_init (now {self.learning_rate_init}) or scale the inputs.", ConvergenceWarning,
                 stacklevel=3)
+        if self._stopped_on_validation(state) and not state.interrupted:
+            never_scored = np.isneginf(state.tracker.best_score) & ~state.diverged
+            if never_scored.any():
+                warnings.warn(
+                    f"scoring={self.scoring!r} was NaN on the validation rows in every epoch for "
+                    f"{int(never_scored.sum())} of {state.n_members} network(s): early stopping had no best epoch "
+                    "to restore for them, and kept their last weights.", UserWarning, stacklevel=3)
         if state.interrupted:
             warnings.warn("Training interrupted by the user; the last complete epoch's (or best) weights "
                           "were kept.", UserWarning, stacklevel=3)
@@ -922,25 +1110,58 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------
 
     def _member_outputs(self, X) -> np.ndarray:
-        """Every member's output on ``X``, shape (n_members, n_samples, n_outputs)."""
+        """Every member's output on ``X``, shape (n_members, n_samples, n_outputs); finite or an error.
+
+        Inputs far beyond the training data's scale can overflow the hidden
+        layers (to inf, then NaN); such outputs raise a ValueError naming the
+        inputs' scale, never pass as predictions. A Poisson mean ``exp(z)``
+        that overflows is the one exception: its log-mean ``z`` is clipped at
+        ``log(finfo.max)``, with a warning.
+        """
         check_is_fitted(self, "coefs_")
         X = self._validate_X(X)
         coefs, intercepts = self._stacked_parameters()
-        return predict_members(X, coefs, intercepts, self.activation, self.out_activation_)
+        with np.errstate(all="ignore"):
+            outputs = predict_members(X, coefs, intercepts, self.activation, self.out_activation_)
+        return self._finite_outputs(outputs, X)
+
+    def _finite_outputs(self, outputs: np.ndarray, X) -> np.ndarray:
+        """``outputs`` checked (see ``_member_outputs``), overflowed Poisson means clipped in place."""
+        if self.out_activation_ == "exp":
+            overflowed = np.isposinf(outputs)
+            if overflowed.any():
+                outputs[overflowed] = np.finfo(outputs.dtype).max
+                rows = np.flatnonzero(overflowed.any(axis=(0, 2)))
+                warnings.warn(
+                    f"The Poisson mean exp(z) overflows on {rows.size} of {outputs.shape[1]} row(s) of X (largest "
+                    f"|x| {_largest_magnitude(X[rows]):.3g}); their log-mean was clipped at log(finfo.max) and "
+                    "they predict finfo.max. Inputs far outside the training data's scale extrapolate "
+                    "exponentially.", UserWarning, stacklevel=4)
+        finite = np.isfinite(outputs)
+        if not finite.all():
+            rows = np.flatnonzero(~finite.all(axis=(0, 2)))
+            raise ValueError(
+                f"The network's output is not finite on {rows.size} of {outputs.shape[1]} row(s) of X (largest |x| "
+                f"{_largest_magnitude(X[rows]):.3g}): at this scale the hidden layers overflow. Scale X the way "
+                "the training data were scaled (e.g. the same StandardScaler).")
+        return outputs
 
     def _mean_output(self, X) -> np.ndarray:
         """The ensemble's mean output, shape (n_samples, n_outputs)."""
-        outputs = self._member_outputs(X)
-        return outputs.mean(axis=0)
+        return _member_mean(self._member_outputs(X))
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: for skreg's classes it is the live __dict__
         state["_skreg_version"] = __version__
+        if state.get("estimators_"):
+            # Members are pickled inside the ensemble: loaded by another version, the ensemble warns for them.
+            state["estimators_"] = [_marked_as_member(member) for member in state["estimators_"]]
         return state
 
     def __setstate__(self, state):
         pickled_version = state.pop("_skreg_version", "unknown")
-        if pickled_version != __version__:
+        inside_an_ensemble = state.pop("_skreg_pickled_inside_an_ensemble", False)
+        if pickled_version != __version__ and not inside_an_ensemble:
             warnings.warn(
                 f"Trying to unpickle {type(self).__name__} from skreg version {pickled_version} when using "
                 f"version {__version__}. This might lead to breaking code or invalid results; refit the model "

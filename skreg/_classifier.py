@@ -1,5 +1,7 @@
 """RegularizedMLPClassifier."""
 
+from numbers import Real
+
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.preprocessing import LabelBinarizer
@@ -11,6 +13,14 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from skreg._base import BaseRegularizedMLP, _solver_is_stochastic
 from skreg._docs import ATTRIBUTES, NOTES, PARAMETERS
+
+
+def _check_class_weight_values(class_weight: dict) -> None:
+    """A class_weight dict's weights must be finite non-negative numbers, like sample weights."""
+    for label, weight in class_weight.items():
+        if not isinstance(weight, Real) or isinstance(weight, bool) or not np.isfinite(weight) or weight < 0:
+            raise ValueError(f"class_weight must map classes to finite, non-negative numbers; got {weight!r} for "
+                             f"class {label!r}.")
 
 
 class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
@@ -206,7 +216,7 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
                 "classes, or use partial_fit to train on a subset of the fitted ones."
             )
 
-    def _encode_targets(self, y, *, first_call, classes=None):
+    def _encode_targets(self, y, *, first_call, classes=None, name="y"):
         try:
             check_classification_targets(y)
         except TypeError as error:
@@ -223,6 +233,9 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
         if not self._label_binarizer.y_type_.startswith("multilabel"):
             # LabelBinarizer would encode an unknown label as an all-zero target.
             unknown = np.setdiff1d(np.unique(y), self.classes_)
+            if unknown.size and name == "y_val":
+                raise ValueError(f"y_val (the validation set) contains labels that are not among the training "
+                                 f"classes: {unknown.tolist()}; the training classes are {self.classes_.tolist()}.")
             if unknown.size:
                 raise ValueError(f"y contains labels not seen in the first fit (or in partial_fit's classes): "
                                  f"{unknown.tolist()}; known classes are {self.classes_.tolist()}.")
@@ -265,6 +278,9 @@ class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
             return sample_weight
         if type_of_target(y).startswith("multilabel"):
             raise ValueError("class_weight is not supported for multilabel targets.")
+        if isinstance(self.class_weight, dict):
+            _check_class_weight_values(self.class_weight)
+        # compute_sample_weight applies scikit-learn's rule for keys that are not classes of y.
         return sample_weight * compute_sample_weight(self.class_weight, y)
 
     def predict_proba(self, X):

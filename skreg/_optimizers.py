@@ -38,7 +38,8 @@ class SGD:
     The update is ``v <- momentum * v - lr * g`` then ``w <- w + v`` (or, with
     Nesterov, ``w <- w + momentum * v - lr * g``). At a fixed point the
     velocity equals ``-lr * g / (1 - momentum)``, so the effective step size
-    used for the L1 proximal threshold is ``lr / (1 - momentum)``.
+    used for the L1 proximal threshold is ``lr / (1 - momentum)`` (``lr`` for
+    ``momentum=1``, which has no such fixed point).
     """
 
     def __init__(self, shape, dtype, *, learning_rate_init, momentum, nesterov, schedule, power_t):
@@ -79,8 +80,14 @@ class SGD:
             params += self.velocity
 
     def prox_step_sizes(self, n_weights: int) -> np.ndarray:
-        """Effective step size per member, shape (m, 1), the same for every weight."""
-        return self.learning_rate * self.member_scale / (1.0 - self.momentum)
+        """Effective step size per member, shape (m, 1), the same for every weight.
+
+        With ``momentum=1`` the velocity never decays and there is no fixed
+        point to scale by (``lr / 0`` would zero every weight): the threshold
+        then uses the plain ``lr``.
+        """
+        rate = self.learning_rate * self.member_scale
+        return rate / (1.0 - self.momentum) if self.momentum < 1 else rate
 
     def end_epoch(self, samples_seen: int, trained: np.ndarray) -> None:
         """Apply the ``'invscaling'`` schedule (scikit-learn's ``lr0 / (t + 1) ** power_t``) to ``trained`` members."""

@@ -1,6 +1,7 @@
 """RegularizedMLPRegressor."""
 
 import warnings
+from numbers import Real
 
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
@@ -9,7 +10,7 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skreg._base import BaseRegularizedMLP, _solver_is_stochastic
+from skreg._base import BaseRegularizedMLP, _member_mean, _solver_is_stochastic
 from skreg._docs import ATTRIBUTES, NOTES, PARAMETERS
 from skreg._uncertainty import jackknife_plus_after_bootstrap, percentile_band
 
@@ -184,15 +185,15 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
         """
         return self._fit(X, y, sample_weight, incremental=True)
 
-    def _encode_targets(self, y, *, first_call, classes=None):
+    def _encode_targets(self, y, *, first_call, classes=None, name="y"):
         Y = np.asarray(y)
         Y = Y.reshape(-1, 1) if Y.ndim == 1 else Y
         if first_call:
             self._n_targets = Y.shape[1]
         elif Y.shape[1] != self._n_targets:
-            raise ValueError(f"y has {Y.shape[1]} output(s) but the model was fitted with {self._n_targets}.")
+            raise ValueError(f"{name} has {Y.shape[1]} output(s) but the model was fitted with {self._n_targets}.")
         if self.loss == "poisson" and np.any(Y < 0):
-            raise ValueError("loss='poisson' needs non-negative targets y.")
+            raise ValueError(f"loss='poisson' needs non-negative targets {name}.")
         return Y
 
     def _loss_name(self):
@@ -208,7 +209,8 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
         if not seen.any():
             raise ValueError("oob_score=True, but there are no out-of-bag rows (every row is in every member's bag): "
                              "use more samples or more members (n_estimators).")
-        self.oob_score_ = float(r2_score(Y[seen], oob_mean[seen]))
+        with np.errstate(over="ignore", invalid="ignore"):  # huge targets overflow R²'s sums of squares
+            self.oob_score_ = float(r2_score(Y[seen], oob_mean[seen]))
 
     def predict(self, X, return_std=False):
         """Predicted values: the mean over ensemble members.
@@ -237,7 +239,7 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
                           "across members, so the std is 0. Fit an ensemble (n_estimators >= 2, bootstrap=True) "
                           "for a spread, or use predict_interval for a prediction interval.", UserWarning,
                           stacklevel=2)
-        return self._shape_output(outputs.mean(axis=0)), self._shape_output(_member_std(outputs))
+        return self._shape_output(_member_mean(outputs)), self._shape_output(_member_std(outputs))
 
     def predict_interval(self, X, confidence_level=0.9, method="jackknife+ab"):
         """Interval bounds at each row of ``X``.
@@ -277,8 +279,8 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
             Lower and upper bounds (for several outputs, per output).
         """
         check_is_fitted(self)
-        if not 0 < confidence_level < 1:
-            raise ValueError(f"confidence_level must be in (0, 1), got {confidence_level!r}.")
+        if not isinstance(confidence_level, Real) or isinstance(confidence_level, bool) or not 0 < confidence_level < 1:
+            raise ValueError(f"confidence_level must be a real number in (0, 1), got {confidence_level!r}.")
         if method == "jackknife+ab":
             if confidence_level < 0.5:
                 raise ValueError(f"method='jackknife+ab' needs confidence_level >= 0.5, got {confidence_level!r}: "

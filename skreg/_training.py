@@ -100,7 +100,9 @@ class ImprovementTracker:
 
     A member's counter grows each epoch its score fails to beat the best by
     ``tol`` and resets otherwise (scikit-learn's rule); ``update`` returns the
-    members whose counter exceeded ``n_iter_no_change``.
+    members whose counter exceeded ``n_iter_no_change``. A NaN score (a
+    metric undefined on the validation rows) never improves: it is never
+    the best, and it counts against patience.
     """
 
     def __init__(self, n_members: int, n_iter_no_change: int, tol: float):
@@ -112,7 +114,7 @@ class ImprovementTracker:
 
     def update(self, scores: np.ndarray, epochs: np.ndarray, active: np.ndarray) -> tuple:
         """Record one epoch's ``scores``; return ``(improved, out_of_patience)`` masks."""
-        short_of_tol = scores < self.best_score + self.tol
+        short_of_tol = ~(scores >= self.best_score + self.tol)  # NaN is short of it
         self.count = np.where(active, np.where(short_of_tol, self.count + 1, 0), self.count)
         improved = active & (scores > self.best_score)
         self.best_score = np.where(improved, scores, self.best_score)
@@ -560,7 +562,9 @@ def update_stopping(state: TrainingState, config: TrainConfig, scores: np.ndarra
     if keep_best:
         if state.best_params is None:
             state.best_params = state.params.copy()
-        state.best_params[improved] = state.params[improved]
+        # A member without a finite score yet has no best epoch: it keeps its latest weights, not its first.
+        keep = improved | (active & np.isneginf(state.tracker.best_score))
+        state.best_params[keep] = state.params[keep]
     must_stop = state.optimizer.reduce_learning_rate(out_of_patience)
     state.tracker.forgive(out_of_patience & ~must_stop)
     state.stopped |= must_stop
@@ -963,7 +967,8 @@ def _lbfgs_member(data: TrainingData, config: TrainConfig, row: np.ndarray, weig
 
     def fun(theta):
         params = (_join_l1(theta, n_weights) if split else theta).astype(dtype)[None]
-        value, grads = objective_and_gradient(network, smooth, params, data.X, data.Y, weight, total)
+        with np.errstate(all="ignore"):  # a non-finite objective is L-BFGS-B's to handle, and checked after
+            value, grads = objective_and_gradient(network, smooth, params, data.X, data.Y, weight, total)
         grad = grads[0].astype(np.float64)
         if not split:
             return float(value[0]), grad

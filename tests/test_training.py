@@ -188,7 +188,7 @@ def test_early_stopping_on_a_split_validates_on_held_out_rows(cls, problem):
     model = cls(**{**OVERFITTING, **STOCHASTIC["adam"]}, validation_fraction=0.2, scoring=scorer).fit(X, y)
 
     assert model.n_iter_ < model.max_iter
-    assert len(scorer.calls) == model.n_iter_
+    assert len(scorer.calls) == model.n_iter_ + 1  # each epoch, and once before the first (a check of the scorer)
     X_held, y_held, weight_held = scorer.calls[0]
     for X_call, y_call, _ in scorer.calls:
         assert_array_equal(X_call, X_held)
@@ -255,7 +255,7 @@ def test_explicit_validation_set_is_exactly_what_is_scored(cls, problem):
     scorer = RecordingScorer()
     model = cls(**{**OVERFITTING, **STOCHASTIC["adam"]}, scoring=scorer).fit(X, y, X_val=X_val, y_val=y_val)
 
-    assert len(scorer.calls) == model.n_iter_
+    assert len(scorer.calls) == model.n_iter_ + 1  # each epoch, and once before the first (a check of the scorer)
     for X_call, y_call, weight_call in scorer.calls:
         assert_array_equal(X_call, X_val)
         assert_array_equal(y_call, y_val)
