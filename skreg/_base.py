@@ -34,6 +34,7 @@ from skreg._training import (
     concatenate_states,
     new_state,
     penalised_loss,
+    row_index_dtype,
     side_by_side_groups,
     train_members,
     train_side_by_side,
@@ -43,6 +44,33 @@ from skreg._version import __version__
 
 # Rows per chunk of out-of-bag bookkeeping: the members' outputs on a chunk stay bounded.
 OUT_OF_BAG_CHUNK_ROWS = 4096
+# The final objective evaluates groups of members whose row weights and outputs on all rows take at most
+# a quarter of X's size (and this much, on small data), so the fit's bookkeeping stays a fraction of X.
+OBJECTIVE_GROUP_MIN_BYTES = 2**22
+
+
+def objective_groups(n_members: int, n_rows: int, n_outputs: int, dtype, budget: int) -> list:
+    """Slices of members whose final objective is evaluated together, each within about ``budget`` bytes.
+
+    A group's row weights, outputs and per-row losses take about
+    ``n_rows * (8 + itemsize * (3 * n_outputs + 3))`` bytes per member.
+    Groups have at least two members (when there are two): einsum sums one
+    member's row in a different order than several members' rows, and each
+    member's loss is then bitwise the same as with all members at once.
+    """
+    per_member = n_rows * (8 + np.dtype(dtype).itemsize * (3 * n_outputs + 3))
+    size = int(min(n_members, max(2, budget // max(per_member, 1))))
+    starts = list(range(0, n_members, size))
+    if len(starts) > 1 and n_members - starts[-1] == 1:
+        starts.pop()  # the last member joins the group before it
+    return [slice(start, stop) for start, stop in zip(starts, [*starts[1:], n_members], strict=True)]
+
+
+def _input_nbytes(X) -> int:
+    """Bytes of a dense or sparse training input."""
+    if sp.issparse(X):
+        return X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    return X.nbytes
 
 
 def _adam_moments_from_0_1(training_state) -> None:
@@ -399,7 +427,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         else:
             state = self._initial_state(config, X.dtype, entropy)
         member_rows = self._member_rows(train_rows, entropy)
-        in_bag = self._in_bag_mask(member_rows, X.shape[0]) if self.bootstrap else None
+        # Otherwise made after training (``_set_ensemble_attributes``): not held while the members train.
+        in_bag = self._in_bag_mask(member_rows, X.shape[0]) if validation == "out-of-bag" else None
         if validation == "out-of-bag":
             validation = self._out_of_bag_validation(X, Y, sample_weight, y, in_bag)
         data = TrainingData(X=X, Y=Y, sample_weight=sample_weight, member_rows=member_rows)
@@ -561,11 +590,16 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
     def _member_rows(self, train_rows: np.ndarray, entropy: int) -> np.ndarray:
         """The rows each member trains on: all training rows, or a bootstrap draw each."""
         members = range(self.n_estimators)
+        train_rows = train_rows.astype(row_index_dtype(int(train_rows.max(initial=0)) + 1), copy=False)
         if not self.bootstrap:
-            return np.tile(train_rows, (self.n_estimators, 1))
+            # Every member's rows are the same: one read-only row broadcast, not n_estimators copies.
+            return np.broadcast_to(train_rows, (self.n_estimators, len(train_rows)))
         n_draws = self._n_bootstrap_draws(len(train_rows))
         generators = member_generators(entropy, "bootstrap", members)
-        return np.stack([train_rows[rng.integers(0, len(train_rows), n_draws)] for rng in generators])
+        member_rows = np.empty((self.n_estimators, n_draws), dtype=train_rows.dtype)
+        for rows, rng in zip(member_rows, generators, strict=True):
+            rows[:] = train_rows[rng.integers(0, len(train_rows), n_draws)]
+        return member_rows
 
     @staticmethod
     def _in_bag_mask(member_rows: np.ndarray, n_rows: int) -> np.ndarray:
@@ -686,14 +720,25 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         return self.early_stopping and bool(state.validation_loss_curve) and state.tracker is not None
 
     def _objective_value(self, params, config: TrainConfig, data: TrainingData) -> np.ndarray:
-        """J of each member at ``params`` on its own training rows (no dropout)."""
-        coefs, intercepts = config.network.layout.views(params)
-        weight = data.row_weights()
+        """J of each member at ``params`` on its own training rows (no dropout).
+
+        Evaluated in groups of members (``objective_groups``), so that the
+        members' row weights and outputs on all rows never exist at once.
+        """
+        network = config.network
+        coefs, intercepts = network.layout.views(params)
+        loss, total_weight = np.empty(params.shape[0]), np.empty(params.shape[0])
+        budget = max(_input_nbytes(data.X) // 4, OBJECTIVE_GROUP_MIN_BYTES)
+        for members in objective_groups(params.shape[0], data.Y.shape[0], network.layout.layer_units[-1],
+                                        params.dtype, budget):
+            weight = data.row_weights(members)
+            with np.errstate(all="ignore"):
+                output = predict_members(data.X, [W[members] for W in coefs], [b[members] for b in intercepts],
+                                         network.activation, network.output_activation)
+                loss[members] = weighted_mean_loss(network.loss, data.Y, output, weight)
+            total_weight[members] = weight.sum(axis=1, dtype=np.float64)
         with np.errstate(all="ignore"):
-            output = predict_members(data.X, coefs, intercepts, config.network.activation,
-                                     config.network.output_activation)
-            loss = weighted_mean_loss(config.network.loss, data.Y, output, weight)
-            return penalised_loss(loss, params, config, weight.sum(axis=1, dtype=np.float64))
+            return penalised_loss(loss, params, config, total_weight)
 
     def _fall_back_where_non_finite(self, state, initial_params, config: TrainConfig,
                                     data: TrainingData) -> np.ndarray:
@@ -769,9 +814,10 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         self.estimators_samples_ = list(data.member_rows)
         for name in ("_in_bag", "_oob_residuals", "oob_score_", "oob_prediction_", "oob_decision_function_"):
             self.__dict__.pop(name, None)  # from an earlier fit with other settings
-        if in_bag is None:
+        if not self.bootstrap:
             return
-        self._in_bag = in_bag
+        self._in_bag = self._in_bag_mask(data.member_rows, data.Y.shape[0]) if in_bag is None else in_bag
+        in_bag = self._in_bag
         oob_mean, n_out = self._out_of_bag_outputs(data.X, in_bag)
         self._set_out_of_bag(oob_mean, n_out, data.Y, y)
 

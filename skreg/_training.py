@@ -57,6 +57,10 @@ class TrainConfig:
     early_stopping: bool = False
 
 
+# Entries of the (members, draws) arrays that per-member bookkeeping gathers at once.
+GATHER_CHUNK_ENTRIES = 2**20
+
+
 @dataclass
 class TrainingData:
     """The rows each member trains on.
@@ -75,23 +79,55 @@ class TrainingData:
     def n_members(self) -> int:
         return self.member_rows.shape[0]
 
-    def subset(self, members: np.ndarray) -> "TrainingData":
-        """The same data for some members only."""
-        return TrainingData(self.X, self.Y, self.sample_weight, self.member_rows[members])
+    def subset(self, members) -> "TrainingData":
+        """The same data for some members only (indices, or a slice).
 
-    def row_weights(self) -> np.ndarray:
+        A contiguous run of members takes a view of ``member_rows``, not a
+        copy: groups and chunks of an ensemble then share the draws, which
+        for many members on many rows are the largest arrays of a fit.
+        """
+        return TrainingData(self.X, self.Y, self.sample_weight, take_members(self.member_rows, members))
+
+    def row_weights(self, members=slice(None)) -> np.ndarray:
         """Each member's weight on each row: sample weight times how often its draw holds the row.
 
         Integer repeats weigh a row exactly as repeating it does, which lets
-        full-batch computations skip materialising the draws. Shape (m, n).
+        full-batch computations skip materialising the draws. Shape (m, n),
+        or (len(members), n) for some ``members`` (indices or a slice).
         """
         n_rows = self.Y.shape[0]
-        counts = np.stack([np.bincount(rows, minlength=n_rows) for rows in self.member_rows])
+        counts = np.stack([np.bincount(rows, minlength=n_rows) for rows in self.member_rows[members]])
         return self.sample_weight * counts.astype(self.sample_weight.dtype)
 
     @property
     def total_weight(self) -> np.ndarray:
-        return self.sample_weight[self.member_rows].sum(axis=1, dtype=np.float64)
+        # In chunks of members: the same sums as over all members' gathered weights at once, without them.
+        m, n_draws = self.member_rows.shape
+        chunk = max(1, GATHER_CHUNK_ENTRIES // max(n_draws, 1))
+        return np.concatenate([self.sample_weight[self.member_rows[first : first + chunk]].sum(axis=1, dtype=np.float64)
+                               for first in range(0, m, chunk)] or [np.zeros(0)])
+
+
+def row_index_dtype(n_rows: int):
+    """The smallest index type for ``n_rows`` rows: int32 below 2**31 (half the memory of int64 draws)."""
+    return np.int32 if n_rows < 2**31 else np.int64
+
+
+def take_members(member_rows: np.ndarray, members) -> np.ndarray:
+    """``member_rows[members]``, as a view where it can be.
+
+    A slice, or indices forming a contiguous ascending run, gives a view;
+    rows shared by every member (a broadcast, stride 0) stay a broadcast.
+    """
+    if isinstance(members, slice):
+        return member_rows[members]
+    members = np.asarray(members)
+    members = np.flatnonzero(members) if members.dtype == bool else members
+    if member_rows.strides[0] == 0:
+        return np.broadcast_to(member_rows[0], (members.size, member_rows.shape[1]))
+    if members.size and np.array_equal(members, np.arange(members[0], members[0] + members.size)):
+        return member_rows[members[0] : members[0] + members.size]
+    return member_rows[members]
 
 
 class ImprovementTracker:
@@ -376,7 +412,12 @@ def epoch_order(data: TrainingData, state: TrainingState, shuffle: bool) -> np.n
     """
     if not shuffle:
         return data.member_rows
-    return np.stack([rng.permutation(rows) for rows, rng in zip(data.member_rows, state.shuffle_rngs, strict=True)])
+    # Filled row by row (``permutation`` is a copy then ``shuffle``): one (m, n_draws) array, not a list and a stack.
+    order = np.empty(data.member_rows.shape, dtype=data.member_rows.dtype)
+    for member_order, rows, rng in zip(order, data.member_rows, state.shuffle_rngs, strict=True):
+        member_order[:] = rows
+        rng.shuffle(member_order)
+    return order
 
 
 def gather_batch(data: TrainingData, rows: np.ndarray, workspace: Workspace) -> tuple:
@@ -989,7 +1030,8 @@ def _fit_lbfgs_members(data: TrainingData, state: TrainingState, config: TrainCo
     state.interrupted = False
     state.solver_failures = {}
     try:
-        for k, weight in enumerate(data.row_weights()):
+        for k in range(state.n_members):
+            weight = data.row_weights([k])[0]  # one member's at a time: (m, n) weights can outgrow X
             if stop is not None and stop.is_set():
                 # Interrupted before this member's turn: it and those after it keep their weights.
                 state.interrupted = True

@@ -1,0 +1,112 @@
+"""Scale: memory of large ensembles' fits, the memory estimate that refuses impossible fits."""
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from threadpoolctl import threadpool_limits
+
+import skreg._base
+from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
+from skreg._base import BaseRegularizedMLP
+from skreg._losses import weighted_mean_loss
+from skreg._network import predict_members
+from skreg._training import TrainingData, penalised_loss, take_members
+
+
+@pytest.fixture(autouse=True)
+def single_blas_thread():
+    with threadpool_limits(limits=1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def many_rows():
+    """50 000 x 20 float32 regression rows: X is 4 MB, 20 members' (m, n) float64 arrays 8 MB each."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50_000, 20), dtype=np.float32)
+    y = X[:, :3].sum(axis=1) + rng.standard_normal(50_000, dtype=np.float32)
+    return X, y
+
+
+def _traced_fit(model, X, y, monkeypatch) -> tuple:
+    """``(training peak, final bookkeeping peak)`` in bytes traced beyond what was live before each part.
+
+    The final bookkeeping starts with the final objective (``_fall_back_where_non_finite``) and ends
+    with the fit: ``loss_``, the out-of-bag estimates, ``estimators_``.
+    """
+    marks = {}
+    original = BaseRegularizedMLP._fall_back_where_non_finite
+
+    def final_bookkeeping_starts(self, *args, **kwargs):
+        marks["training"] = tracemalloc.get_traced_memory()[1] - marks["start"]
+        marks["final_start"] = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(BaseRegularizedMLP, "_fall_back_where_non_finite", final_bookkeeping_starts)
+    tracemalloc.start()
+    try:
+        marks["start"] = tracemalloc.get_traced_memory()[0]
+        model.fit(X, y)
+        final = tracemalloc.get_traced_memory()[1] - marks["final_start"]
+    finally:
+        tracemalloc.stop()
+    return marks["training"], final
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning", "ignore::UserWarning")
+def test_final_bookkeeping_of_a_large_ensemble_takes_a_fraction_of_X(many_rows, monkeypatch):
+    # Before it was chunked, the final objective alone held every member's row counts (int64), row
+    # weights and outputs on all rows at once: about 7 x X here.
+    X, y = many_rows
+    model = RegularizedMLPRegressor(hidden_layer_sizes=(8,), max_iter=1, n_estimators=20, bootstrap=True,
+                                    oob_score=True, random_state=0)
+    training, final = _traced_fit(model, X, y, monkeypatch)
+    assert final < 1.0 * X.nbytes, f"final bookkeeping peak {final / X.nbytes:.2f} x X"
+    assert training < 3.0 * X.nbytes, f"training peak {training / X.nbytes:.2f} x X"
+
+
+@pytest.mark.parametrize("bootstrap", [True, False])
+def test_objective_in_groups_of_members_is_bitwise_the_objective_of_all_at_once(bootstrap, monkeypatch):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((3000, 5))
+    y = rng.integers(0, 3, 3000)
+    weight = rng.random(3000)
+    model = RegularizedMLPClassifier(hidden_layer_sizes=(7,), max_iter=2, n_estimators=7, bootstrap=bootstrap,
+                                     random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y, sample_weight=weight)
+    state = model._training_state
+    config = model._train_config(5, 3, 3000)
+    Y = model._label_binarizer.transform(y).astype(float)
+    data = TrainingData(X, Y, weight, np.stack(model.estimators_samples_))
+    # All members at once, as the objective was computed before it was evaluated in groups.
+    counts = np.stack([np.bincount(rows, minlength=3000) for rows in data.member_rows])
+    row_weight = weight * counts
+    coefs, intercepts = config.network.layout.views(state.params)
+    output = predict_members(X, coefs, intercepts, config.network.activation, config.network.output_activation)
+    expected = penalised_loss(weighted_mean_loss(config.network.loss, Y, output, row_weight), state.params, config,
+                              row_weight.sum(axis=1, dtype=np.float64))
+    # A budget of nothing: groups of two members (and one of three).
+    monkeypatch.setattr(skreg._base, "OBJECTIVE_GROUP_MIN_BYTES", 0)
+    assert [g.stop - g.start for g in skreg._base.objective_groups(7, 3000, 3, X.dtype, 0)] == [2, 2, 3]
+    assert_array_equal(model._objective_value(state.params, config, data), expected)
+    assert model.loss_ == float(np.mean(expected))
+
+
+def test_members_taken_as_a_contiguous_run_share_the_rows():
+    rows = np.arange(40, dtype=np.int32).reshape(5, 8)
+    cases = {"run": ([1, 2, 3], True), "slice": (slice(1, 4), True), "mask": ([True, False, True, False, False], False),
+             "unordered": ([3, 1], False), "gaps": ([0, 2], False)}
+    for members, shared in cases.values():
+        taken = take_members(rows, members)
+        assert_array_equal(taken, rows[members])
+        assert np.shares_memory(taken, rows) == shared
+    shared = np.broadcast_to(np.arange(8), (5, 8))
+    taken = take_members(shared, [0, 3])
+    assert_array_equal(taken, shared[[0, 3]])
+    assert taken.strides[0] == 0
