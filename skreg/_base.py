@@ -22,6 +22,7 @@ from sklearn.utils._param_validation import Interval, Options, RealNotInt, StrOp
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from skreg import _memory
 from skreg._losses import OUTPUT_ACTIVATIONS, weighted_mean_loss
 from skreg._network import ParameterLayout, initialize, predict_members
 from skreg._objective import NetworkSpec, PenaltySpec
@@ -417,6 +418,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         train_rows, validation = self._split_validation(X, y, Y, sample_weight, entropy, incremental,
                                                         X_val, y_val, sample_weight_val)
         config = self._train_config(X.shape[1], Y.shape[1], len(train_rows))
+        self._check_memory(config, len(train_rows), X.dtype)
         if continuing:
             if not hasattr(self, "_training_state"):
                 self._adopt_weights(config, X.dtype, entropy)
@@ -445,6 +447,24 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         self._set_ensemble_attributes(state, data, y, in_bag, objective, summarised)
         self._warn_about(state, incremental)
         return self
+
+    def _check_memory(self, config: TrainConfig, n_train_rows: int, dtype) -> None:
+        """Refuse, before allocating anything, a fit that needs more memory than is available.
+
+        Skipped where the available memory cannot be read.
+        """
+        n_draws = self._n_bootstrap_draws(n_train_rows) if self.bootstrap else n_train_rows
+        needed = _memory.estimated_fit_bytes(self.n_estimators, config.network.layout.layer_units, n_draws,
+                                             config.batch_size, np.dtype(dtype).itemsize, config.solver)
+        available = _memory.available_memory_bytes()
+        if available is not None and needed > available:
+            raise ValueError(
+                f"Fitting n_estimators={self.n_estimators} network(s) with hidden_layer_sizes="
+                f"{self.hidden_layer_sizes!r} on {n_draws} rows each needs at least about "
+                f"{needed / _memory.GIB:.1f} GiB of memory (every member's parameters and optimizer state, "
+                f"rows and activations), more than the {available / _memory.GIB:.1f} GiB available. Lower "
+                "n_estimators or hidden_layer_sizes, or fit the members in several estimators."
+            )
 
     def _train(self, data: TrainingData, state, config: TrainConfig, validation, incremental: bool,
                parallel: bool):

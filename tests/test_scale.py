@@ -9,6 +9,7 @@ from numpy.testing import assert_array_equal
 from threadpoolctl import threadpool_limits
 
 import skreg._base
+import skreg._memory
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
 from skreg._base import BaseRegularizedMLP
 from skreg._losses import weighted_mean_loss
@@ -110,3 +111,65 @@ def test_members_taken_as_a_contiguous_run_share_the_rows():
     taken = take_members(shared, [0, 3])
     assert_array_equal(taken, shared[[0, 3]])
     assert taken.strides[0] == 0
+
+
+# --------------------------------------------------------------------------
+# The memory estimate
+# --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def forty_rows():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((40, 5))
+    return X, X[:, 0] + 0.1 * rng.standard_normal(40)
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_a_fit_beyond_the_available_memory_is_refused_before_it_starts(forty_rows, solver, monkeypatch):
+    X, y = forty_rows
+    monkeypatch.setattr(skreg._memory, "available_memory_bytes", lambda: 2**30)
+    model = RegularizedMLPRegressor(hidden_layer_sizes=(100,), n_estimators=100_000, solver=solver)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"n_estimators=100000 .*hidden_layer_sizes=\(100,\).* GiB .*1\.0 GiB"):
+            model.fit(X, y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**24  # refused before the members' arrays were allocated
+    assert not hasattr(model, "coefs_")
+    # A fit within the memory goes ahead.
+    RegularizedMLPRegressor(hidden_layer_sizes=(100,), n_estimators=3, solver=solver, max_iter=5).fit(X, y)
+
+
+def test_no_check_where_the_available_memory_cannot_be_read(forty_rows, monkeypatch):
+    X, y = forty_rows
+    monkeypatch.setattr(skreg._memory, "available_memory_bytes", lambda: None)
+    monkeypatch.setattr(skreg._memory, "estimated_fit_bytes", lambda *args: 2**80)
+    RegularizedMLPRegressor(hidden_layer_sizes=(4,), max_iter=5).fit(X, y)
+
+
+def test_n_estimators_beyond_any_machine_is_refused(forty_rows):
+    if skreg._memory.available_memory_bytes() is None:
+        pytest.skip("the available memory cannot be read here")
+    X, y = forty_rows
+    with pytest.raises(ValueError, match="n_estimators=1000000000000"):
+        RegularizedMLPRegressor(n_estimators=10**12).fit(X, y)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("settings", [{"hidden_layer_sizes": (100,)}, {"hidden_layer_sizes": (10,), "bootstrap": True},
+                                      {"hidden_layer_sizes": (30, 30), "solver": "sgd"}])
+def test_the_estimate_is_close_below_the_traced_peak(forty_rows, settings):
+    X, y = forty_rows
+    model = RegularizedMLPRegressor(n_estimators=500, max_iter=1, random_state=0, **settings)
+    config = model._train_config(5, 1, 40)
+    estimate = skreg._memory.estimated_fit_bytes(500, config.network.layout.layer_units, 40, config.batch_size, 8,
+                                                 config.solver)
+    tracemalloc.start()
+    try:
+        model.fit(X, y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert 0.5 * peak < estimate < 1.2 * peak
