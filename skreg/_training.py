@@ -1005,6 +1005,27 @@ def _blas_controller():
     return _threadpool_controller().select(user_api="blas")
 
 
+# Flops of one matrix product below which it runs on one BLAS thread when predicting. Measured on 2 cores
+# shared with other processes: 2 OpenBLAS threads took 3-60x longer than one for every product of a
+# prediction block (up to 4096 x 64 x 64 and 1024 x 256 x 256: 1e7-1.3e8 flops), as a descheduled thread
+# stalls each call for a time slice; only products of ~5e8 flops and more gained from a second thread.
+SINGLE_THREAD_FLOPS = 2**30
+
+
+def blas_threads_for(flops_per_product: float):
+    """A context running BLAS on one thread for products below ``SINGLE_THREAD_FLOPS``, from the main thread.
+
+    Other threads leave the limits alone (predictions may run in several
+    user threads at once): limits are process-wide, so one thread's restore
+    would undo another's limit, and OpenBLAS (0.3.31) ignores a limit set
+    from another thread once the main thread has set one. Results do not
+    depend on the number of BLAS threads, only speed does.
+    """
+    if flops_per_product >= SINGLE_THREAD_FLOPS or threading.current_thread() is not threading.main_thread():
+        return contextlib.nullcontext()
+    return _blas_controller().limit(limits=1)
+
+
 def _scipy_blas_controller():
     """The BLAS libraries shipped inside SciPy, or None."""
     controller = _threadpool_controller()

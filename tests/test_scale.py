@@ -1,15 +1,18 @@
 """Scale: memory of large ensembles' fits, the memory estimate that refuses impossible fits."""
 
+import concurrent.futures
+import threading
 import tracemalloc
 import warnings
 
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 import skreg._base
 import skreg._memory
+import skreg._training
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
 from skreg._base import BaseRegularizedMLP
 from skreg._losses import weighted_mean_loss
@@ -173,3 +176,68 @@ def test_the_estimate_is_close_below_the_traced_peak(forty_rows, settings):
     finally:
         tracemalloc.stop()
     assert 0.5 * peak < estimate < 1.2 * peak
+
+
+# --------------------------------------------------------------------------
+# BLAS threads for prediction
+# --------------------------------------------------------------------------
+
+def _blas_threads() -> set:
+    return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+
+@pytest.fixture
+def two_blas_threads():
+    with threadpool_limits(limits=2):
+        if _blas_threads() != {2}:
+            pytest.skip("BLAS cannot run two threads here")
+        yield
+
+
+def test_small_products_run_on_one_blas_thread_and_large_ones_as_set(two_blas_threads):
+    with skreg._training.blas_threads_for(1e7):
+        assert _blas_threads() == {1}
+    assert _blas_threads() == {2}
+    with skreg._training.blas_threads_for(skreg._training.SINGLE_THREAD_FLOPS):
+        assert _blas_threads() == {2}
+
+
+@pytest.fixture
+def fitted_and_spied(monkeypatch):
+    """A small fitted ensemble, test rows, and the BLAS threads each ``predict_members`` call ran with."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = RegularizedMLPRegressor(hidden_layer_sizes=(16, 16), n_estimators=4, max_iter=3, random_state=0)
+        model.fit(X, X[:, 0])
+    seen, original = [], skreg._base.predict_members
+
+    def spy(*args, **kwargs):
+        seen.append((threading.current_thread() is threading.main_thread(), _blas_threads()))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(skreg._base, "predict_members", spy)
+    return model, rng.standard_normal((9000, 6)), seen
+
+
+def test_a_prediction_from_the_main_thread_runs_on_one_blas_thread(two_blas_threads, fitted_and_spied):
+    model, X_test, seen = fitted_and_spied
+    model.predict(X_test)
+    model.predict(X_test, return_std=True)
+    assert seen and all(threads == {1} for _, threads in seen)
+    assert _blas_threads() == {2}
+
+
+def test_concurrent_predictions_leave_the_limits_as_they_were(two_blas_threads, fitted_and_spied):
+    model, X_test, seen = fitted_and_spied
+    expected = model.predict(X_test)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
+        futures = [pool.submit(model.predict, X_test) for _ in range(24)]
+        # The main thread predicts meanwhile, limiting BLAS and restoring it while the others run.
+        main_results = [model.predict(X_test) for _ in range(6)]
+        results = [future.result() for future in futures] + main_results
+    for result in results:
+        assert_array_equal(result, expected)
+    assert all(threads == {1} for in_main, threads in seen if in_main)
+    assert _blas_threads() == {2}
