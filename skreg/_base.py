@@ -38,6 +38,7 @@ from skreg._training import (
     penalised_loss,
     row_index_dtype,
     side_by_side_groups,
+    take_members,
     train_members,
     train_side_by_side,
 )
@@ -671,17 +672,24 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         """
         X_val, Y_val, group_weight_val, y_val = validation
         if group_weight_val.ndim == 2:
-            group_weight_val = group_weight_val[members]
+            group_weight_val = take_members(group_weight_val, members)
         network = config.network
         scorer = None if self.scoring is None else check_scoring(self, scoring=self.scoring)
+        budget = max(_input_nbytes(X_val) // 4, OBJECTIVE_GROUP_MIN_BYTES)
 
         def validate(params, members=None):
             weight_val = group_weight_val
             if members is not None and weight_val.ndim == 2:
-                weight_val = weight_val[members]
+                weight_val = take_members(weight_val, members)
             coefs, intercepts = network.layout.views(params)
-            output = _predict_members(X_val, coefs, intercepts, network.activation, network.output_activation)
-            loss = weighted_mean_loss(network.loss, Y_val, output, weight_val)
+            losses = []
+            # In groups of members, as the final objective: all members' outputs on all rows can outgrow X.
+            for group in objective_groups(params.shape[0], Y_val.shape[0], Y_val.shape[1], params.dtype, budget):
+                output = _predict_members(X_val, [W[group] for W in coefs], [b[group] for b in intercepts],
+                                          network.activation, network.output_activation)
+                losses.append(weighted_mean_loss(network.loss, Y_val, output,
+                                                 weight_val if weight_val.ndim == 1 else weight_val[group]))
+            loss = np.concatenate(losses)
             if scorer is None:
                 return loss, -loss
             scores = []
@@ -759,18 +767,17 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         """
         network = config.network
         coefs, intercepts = network.layout.views(params)
-        loss, total_weight = np.empty(params.shape[0]), np.empty(params.shape[0])
-        budget = max(_input_nbytes(data.X) // 4, OBJECTIVE_GROUP_MIN_BYTES)
+        losses, total_weights = [], []
         for members in objective_groups(params.shape[0], data.Y.shape[0], network.layout.layer_units[-1],
-                                        params.dtype, budget):
+                                        params.dtype, max(_input_nbytes(data.X) // 4, OBJECTIVE_GROUP_MIN_BYTES)):
             weight = data.row_weights(members)
             with np.errstate(all="ignore"):
                 output = _predict_members(data.X, [W[members] for W in coefs], [b[members] for b in intercepts],
-                                         network.activation, network.output_activation)
-                loss[members] = weighted_mean_loss(network.loss, data.Y, output, weight)
-            total_weight[members] = weight.sum(axis=1, dtype=np.float64)
+                                          network.activation, network.output_activation)
+                losses.append(weighted_mean_loss(network.loss, data.Y, output, weight))
+            total_weights.append(weight.sum(axis=1, dtype=np.float64))
         with np.errstate(all="ignore"):
-            return penalised_loss(loss, params, config, total_weight)
+            return penalised_loss(np.concatenate(losses), params, config, np.concatenate(total_weights))
 
     def _fall_back_where_non_finite(self, state, initial_params, config: TrainConfig,
                                     data: TrainingData) -> np.ndarray:
