@@ -62,15 +62,19 @@ def _traced_fit(model, X, y, monkeypatch) -> tuple:
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning", "ignore::UserWarning")
-def test_final_bookkeeping_of_a_large_ensemble_takes_a_fraction_of_X(many_rows, monkeypatch):
+@pytest.mark.parametrize("settings, training_bound", [({"oob_score": True}, 3.0), ({"early_stopping": True}, 4.5)])
+def test_final_bookkeeping_of_a_large_ensemble_takes_a_fraction_of_X(many_rows, settings, training_bound,
+                                                                     monkeypatch):
     # Before it was chunked, the final objective alone held every member's row counts (int64), row
-    # weights and outputs on all rows at once: about 7 x X here.
+    # weights and outputs on all rows at once (5 x X here), and training every member's int64 draws,
+    # twice while shuffling them, and out-of-bag validation all members' outputs on all rows
+    # (9.6 and 12.7 x X). Here the (m, n) int32 draws take 1 x X, as X has only 20 float32 columns.
     X, y = many_rows
-    model = RegularizedMLPRegressor(hidden_layer_sizes=(8,), max_iter=1, n_estimators=20, bootstrap=True,
-                                    oob_score=True, random_state=0)
+    model = RegularizedMLPRegressor(hidden_layer_sizes=(8,), max_iter=2, n_estimators=20, bootstrap=True,
+                                    random_state=0, **settings)
     training, final = _traced_fit(model, X, y, monkeypatch)
     assert final < 1.0 * X.nbytes, f"final bookkeeping peak {final / X.nbytes:.2f} x X"
-    assert training < 3.0 * X.nbytes, f"training peak {training / X.nbytes:.2f} x X"
+    assert training < training_bound * X.nbytes, f"training peak {training / X.nbytes:.2f} x X"
 
 
 @pytest.mark.parametrize("bootstrap", [True, False])
