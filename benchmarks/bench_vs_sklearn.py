@@ -12,6 +12,8 @@ Workloads (see ``benchmarks/README.md``):
 * ``ensemble``: 10 bootstrap nets (64, 64) on a 5 000 x 20 regression; skreg's
   ``n_estimators=10, bootstrap=True`` against ``BaggingRegressor(MLPRegressor)`` and against one skreg net.
 * ``predict``: ``predict`` on 1 000 000 x 100 rows with the big float32 net; time and peak extra memory.
+* ``predict-loaded``: a 20-member (64, 64) regressor's ``predict`` on 200 000 x 20 rows against
+  ``BaggingRegressor(MLPRegressor)`` and one ``MLPRegressor``, idle and with 1 and 2 busy-loop processes.
 
 Both libraries get the same hidden layers, activation, solver, learning rate, batch size, epochs,
 shuffling and the *same objective*: scikit-learn divides its L2 term by the batch size B for adam,
@@ -51,10 +53,11 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import skreg
+import skreg._training
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
 from skreg._training import side_by_side_groups
 
-WORKLOADS = ("big32", "big64", "small", "ensemble", "predict")
+WORKLOADS = ("big32", "big64", "small", "ensemble", "predict", "predict-loaded")
 MB = 1024.0**2
 
 
@@ -523,6 +526,75 @@ def run_predict(args) -> Row:
     return row
 
 
+class CompetingLoad:
+    """``n`` busy-loop processes (``python -c "while True: pass"``) competing for the cores, killed on exit."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.processes = []
+
+    def __enter__(self):
+        self.processes = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(self.n)]
+        time.sleep(0.5 if self.n else 0.0)  # let them reach the cores
+        return self
+
+    def __exit__(self, *exc_info):
+        for process in self.processes:
+            process.kill()
+        for process in self.processes:
+            process.wait()
+
+
+def run_predict_loaded(args) -> list:
+    """20-member ``predict`` against BaggingRegressor(MLPRegressor) and one MLPRegressor, idle and under load."""
+    n_rows = 50_000 if args.quick else 200_000
+    n_members, n_train, hidden = 20, 5_000, (64, 64)
+    X, y = make_regression(n_samples=n_train + n_rows, n_features=20, n_informative=10, noise=10.0, random_state=0)
+    y = (y - y.mean()) / y.std()
+    X_big, X, y = X[n_train:], X[:n_train], y[:n_train]
+    settings = mlp_settings(args, hidden, 200, 2)  # 2 epochs: only prediction is timed
+    ours = RegularizedMLPRegressor(alpha=skreg_alpha(args.alpha, n_train, 200), n_estimators=n_members,
+                                   bootstrap=True, **settings).fit(X, y)
+    bagging = BaggingRegressor(MLPRegressor(alpha=args.alpha, **settings), n_estimators=n_members, bootstrap=True,
+                               random_state=0).fit(X, y)
+    single = MLPRegressor(alpha=args.alpha, **settings).fit(X, y)
+    size_rule = skreg._training.SINGLE_THREAD_FLOPS
+
+    X_tenth = X_big[: n_rows // 10]
+
+    def ours_without_size_rule():
+        # skreg as before the size rule, every product on the BLAS threads as set; 10-40x slower on a busy
+        # machine, so timed once on a tenth of the rows.
+        skreg._training.SINGLE_THREAD_FLOPS = 0
+        try:
+            return timed(lambda: ours.predict(X_tenth))[0] * 10
+        finally:
+            skreg._training.SINGLE_THREAD_FLOPS = size_rule
+
+    rows = []
+    for load in (0, 1) if args.quick else (0, 1, 2):
+        with CompetingLoad(load):
+            busy = cpu_busy()
+            times = alternate({"skreg": lambda: ours.predict(X_big), "sklearn": lambda: bagging.predict(X_big),
+                               "single": lambda: single.predict(X_big)}, args.repeats)
+            unsized = ours_without_size_rule()
+        med = {k: statistics.median(v) for k, v in times.items()}
+        label = "idle" if load == 0 else f"load{load}"
+        vs_bagging = Row(f"pred-{label}", "s/call", med["skreg"], med["sklearn"], "<= 0.50")
+        vs_single = Row(f"pred-{label}/mlp", "s/call", med["skreg"], med["single"], "<= 20")
+        vs_bagging.notes.append(f"predict() on {n_rows}x20 float64 rows, {n_members} nets {hidden}; {load} busy-loop "
+                                f"process(es) started by the benchmark; cores busy before timing: "
+                                f"{'unknown' if busy is None else f'{busy:.0%}'}")
+        vs_bagging.notes.append(f"seconds: skreg {fmt_times(times['skreg'])}, Bagging {fmt_times(times['sklearn'])}, "
+                                f"one MLPRegressor {fmt_times(times['single'])}")
+        vs_bagging.notes.append(f"skreg without the BLAS size rule (every product on the BLAS threads as set; wall "
+                                f"time of one call on a tenth of the rows, x 10): {unsized:.3g} s = "
+                                f"{unsized / med['skreg']:.1f} x skreg, {unsized / med['sklearn']:.2f} x Bagging")
+        vs_single.notes.append("second column is one scikit-learn MLPRegressor (the ensemble has 20 nets)")
+        rows += [vs_bagging, vs_single]
+    return rows
+
+
 # --------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------
@@ -625,7 +697,7 @@ def main(argv=None) -> None:
         print(header(args), flush=True)
         runners = {"big32": lambda: [run_big(args, np.float32)], "big64": lambda: [run_big(args, np.float64)],
                    "small": lambda: [run_small(args)], "ensemble": lambda: run_ensemble(args),
-                   "predict": lambda: [run_predict(args)]}
+                   "predict": lambda: [run_predict(args)], "predict-loaded": lambda: run_predict_loaded(args)}
         rows = []
         started = time.perf_counter()
         for name in selected:

@@ -23,6 +23,7 @@ from sklearn.utils._param_validation import Interval, Options, RealNotInt, StrOp
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from skreg import _memory
 from skreg._losses import OUTPUT_ACTIVATIONS, weighted_mean_loss
 from skreg._network import ParameterLayout, initialize, predict_members
 from skreg._objective import NetworkSpec, PenaltySpec
@@ -30,13 +31,19 @@ from skreg._optimizers import Adam
 from skreg._penalties import penalty_mix
 from skreg._random import member_generators, root_entropy, stream_seed
 from skreg._training import (
+    OBJECTIVE_GROUP_MIN_BYTES,
     TrainConfig,
     TrainingData,
     concatenate_states,
+    input_nbytes,
     new_state,
     noise_free_objective,
+    objective_groups,
     one_blas_thread_per_group,
+    predict_members_sized,
+    row_index_dtype,
     side_by_side_groups,
+    take_members,
     train_members,
     train_side_by_side,
 )
@@ -45,8 +52,6 @@ from skreg._version import __version__
 
 # Rows per chunk of out-of-bag bookkeeping: the members' outputs on a chunk stay bounded.
 OUT_OF_BAG_CHUNK_ROWS = 4096
-
-
 def _adam_moments_from_0_1(training_state) -> None:
     """Rescale the Adam moments of a 0.1.0 pickle, which stored m and v, to 0.2's m/(1-beta_1) and v/(1-beta_2).
 
@@ -153,7 +158,13 @@ def _non_finite_on_unweighted_rows(params: np.ndarray, config: TrainConfig, data
     (zero sample weights, out of bag, the validation split) are predicted
     too, and must give finite outputs.
     """
-    return _non_finite_outputs(params, config, data.X, np.flatnonzero((data.row_weights() == 0).any(axis=0)))
+    weighed_by_all = data.sample_weight > 0
+    held = np.empty_like(weighed_by_all)
+    for rows in data.member_rows:  # one row of flags at a time: the members' weights never exist at once
+        held[:] = False
+        held[rows] = True
+        weighed_by_all &= held
+    return _non_finite_outputs(params, config, data.X, np.flatnonzero(~weighed_by_all))
 
 
 def _non_finite_outputs(params: np.ndarray, config: TrainConfig, X, rows: np.ndarray) -> np.ndarray:
@@ -564,6 +575,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         train_rows, validation = self._split_validation(X, y, Y, sample_weight, entropy, incremental,
                                                         X_val, y_val, sample_weight_val)
         config = self._train_config(X.shape[1], Y.shape[1], len(train_rows))
+        self._check_memory(config, len(train_rows), X.dtype)
         if continuing:
             if not hasattr(self, "_training_state"):
                 self._adopt_weights(config, X.dtype, entropy)
@@ -574,7 +586,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         else:
             state = self._initial_state(config, X.dtype, entropy)
         member_rows = self._member_rows(train_rows, entropy, sample_weight)
-        in_bag = self._in_bag_mask(member_rows, X.shape[0]) if self.bootstrap else None
+        # Otherwise made after training (``_set_ensemble_attributes``): not held while the members train.
+        in_bag = self._in_bag_mask(member_rows, X.shape[0]) if validation == "out-of-bag" else None
         if validation == "out-of-bag":
             validation = self._out_of_bag_validation(X, Y, sample_weight, y, in_bag)
         data = TrainingData(X=X, Y=Y, sample_weight=sample_weight, member_rows=member_rows)
@@ -594,6 +607,24 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             self._set_ensemble_attributes(state, data, y, in_bag, objective, summarised)
         self._warn_about(state, incremental)
         return self
+
+    def _check_memory(self, config: TrainConfig, n_train_rows: int, dtype) -> None:
+        """Refuse, before allocating anything, a fit that needs more memory than is available.
+
+        Skipped where the available memory cannot be read.
+        """
+        n_draws = self._n_bootstrap_draws(n_train_rows) if self.bootstrap else n_train_rows
+        needed = _memory.estimated_fit_bytes(self.n_estimators, config.network.layout.layer_units, n_draws,
+                                             config.batch_size, np.dtype(dtype).itemsize, config.solver)
+        available = _memory.available_memory_bytes()
+        if available is not None and needed > available:
+            raise ValueError(
+                f"Fitting n_estimators={self.n_estimators} network(s) with hidden_layer_sizes="
+                f"{self.hidden_layer_sizes!r} on {n_draws} rows each needs at least about "
+                f"{needed / _memory.GIB:.1f} GiB of memory (every member's parameters and optimizer state, "
+                f"rows and activations), more than the {available / _memory.GIB:.1f} GiB available. Lower "
+                "n_estimators or hidden_layer_sizes, or fit the members in several estimators."
+            )
 
     def _train(self, data: TrainingData, state, config: TrainConfig, validation, incremental: bool,
                parallel: bool):
@@ -773,15 +804,20 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         weight 0 only would leave its member with nothing to train on.
         """
         members = range(self.n_estimators)
+        train_rows = train_rows.astype(row_index_dtype(int(train_rows.max(initial=0)) + 1), copy=False)
         if not self.bootstrap:
-            return np.tile(train_rows, (self.n_estimators, 1))
+            # Every member's rows are the same: one read-only row broadcast, not n_estimators copies.
+            return np.broadcast_to(train_rows, (self.n_estimators, len(train_rows)))
         weighted_rows = train_rows[sample_weight[train_rows] > 0]
         if weighted_rows.size == 0:
             raise ValueError("Every training row has sample_weight 0: the bootstrap "
                              "has no rows to draw from.")
         n_draws = self._n_bootstrap_draws(len(weighted_rows))
         generators = member_generators(entropy, "bootstrap", members)
-        return np.stack([weighted_rows[rng.integers(0, len(weighted_rows), n_draws)] for rng in generators])
+        member_rows = np.empty((self.n_estimators, n_draws), dtype=train_rows.dtype)
+        for rows, rng in zip(member_rows, generators, strict=True):
+            rows[:] = weighted_rows[rng.integers(0, len(weighted_rows), n_draws)]
+        return member_rows
 
     @staticmethod
     def _in_bag_mask(member_rows: np.ndarray, n_rows: int) -> np.ndarray:
@@ -822,19 +858,26 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         """
         X_val, Y_val, group_weight_val, y_val = validation
         if group_weight_val.ndim == 2:
-            group_weight_val = group_weight_val[members]
+            group_weight_val = take_members(group_weight_val, members)
         network = config.network
         scorer = None if self.scoring is None else check_scoring(self, scoring=self.scoring)
         group_members = members
+        budget = max(input_nbytes(X_val) // 4, OBJECTIVE_GROUP_MIN_BYTES)
 
         def validate(params, members=None):
             weight_val = group_weight_val
             if members is not None and weight_val.ndim == 2:
-                weight_val = weight_val[members]
+                weight_val = take_members(weight_val, members)
             members_of = group_members if members is None else group_members[members]
             coefs, intercepts = network.layout.views(params)
-            output = predict_members(X_val, coefs, intercepts, network.activation, network.output_activation)
-            loss = weighted_mean_loss(network.loss, Y_val, output, weight_val)
+            losses = []
+            # In groups of members, as the final objective: all members' outputs on all rows can outgrow X.
+            for group in objective_groups(params.shape[0], Y_val.shape[0], Y_val.shape[1], params.dtype, budget):
+                output = predict_members_sized(X_val, [W[group] for W in coefs], [b[group] for b in intercepts],
+                                          network.activation, network.output_activation)
+                losses.append(weighted_mean_loss(network.loss, Y_val, output,
+                                                 weight_val if weight_val.ndim == 1 else weight_val[group]))
+            loss = np.concatenate(losses)
             if scorer is None:
                 return loss, -loss
             scores = []
@@ -1046,9 +1089,10 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         self.estimators_samples_ = list(data.member_rows)
         for name in ("_in_bag", "_oob_residuals", "oob_score_", "oob_prediction_", "oob_decision_function_"):
             self.__dict__.pop(name, None)  # from an earlier fit with other settings
-        if in_bag is None:
+        if not self.bootstrap:
             return
-        self._in_bag = in_bag
+        self._in_bag = self._in_bag_mask(data.member_rows, data.Y.shape[0]) if in_bag is None else in_bag
+        in_bag = self._in_bag
         oob_mean, n_out = self._out_of_bag_outputs(data.X, in_bag)
         self._set_out_of_bag(oob_mean, n_out, data.Y, y)
 
@@ -1093,7 +1137,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         n_out = np.empty(n)
         for start in range(0, n, OUT_OF_BAG_CHUNK_ROWS):
             stop = min(start + OUT_OF_BAG_CHUNK_ROWS, n)
-            outputs = predict_members(X[start:stop], coefs, intercepts, self.activation, self.out_activation_)
+            outputs = predict_members_sized(X[start:stop], coefs, intercepts, self.activation, self.out_activation_)
             mean[start:stop], n_out[start:stop] = out_of_bag_mean(outputs, in_bag[:, start:stop])
         if np.any(n_out == 0) and self.oob_score:
             warnings.warn(
@@ -1122,7 +1166,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         X = self._validate_X(X)
         coefs, intercepts = self._stacked_parameters()
         with np.errstate(all="ignore"):
-            outputs = predict_members(X, coefs, intercepts, self.activation, self.out_activation_)
+            outputs = predict_members_sized(X, coefs, intercepts, self.activation, self.out_activation_)
         return self._finite_outputs(outputs, X)
 
     def _finite_outputs(self, outputs: np.ndarray, X) -> np.ndarray:

@@ -100,13 +100,15 @@ def weighted_mean_loss(loss: str, Y: np.ndarray, P: np.ndarray, weight: np.ndarr
 
 
 def _weighted_sum(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """``sum_n values[..., n] * weight[..., n]``; ``weight`` may lack the member axis (einsum broadcasts it).
+    """``sum_n values[..., n] * weight[..., n]``; ``weight`` may lack the member axis (it broadcasts).
 
-    einsum, not a BLAS product: its sum runs in the same order for every
-    member whatever their number, so member k's loss (and early-stopping
-    decisions) do not depend on the ensemble's size.
+    The products, then numpy's pairwise sum along each member's row: that
+    sum runs in the same order for a row whatever the number of rows beside
+    it, so member k's loss (and early-stopping decisions) do not depend on
+    the ensemble's size. (einsum does not promise that: above about 8000
+    rows it sums one member's row differently from one of several members'.)
     """
-    return np.einsum("...n,...n->...", values, weight)
+    return np.add.reduce(values * weight, axis=-1)
 
 
 def output_delta(Y: np.ndarray, P: np.ndarray, weight: np.ndarray, out: np.ndarray,

@@ -303,6 +303,13 @@ def prediction_blocks(coefs: list) -> tuple:
     return rows, members
 
 
+def prediction_product_flops(X, coefs: list) -> int:
+    """Flops of the largest single matrix product ``predict_members`` makes (one member, one block of rows)."""
+    block_rows, _ = prediction_blocks(coefs)
+    rows = min(X.shape[0], block_rows)
+    return 2 * rows * max(W.shape[1] * W.shape[2] for W in coefs)
+
+
 def predict_members(X, coefs: list, intercepts: list, activation: str, output_activation: str) -> np.ndarray:
     """Every member's output on ``X``, computed in blocks of rows and members (``prediction_blocks``).
 

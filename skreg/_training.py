@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
 from skreg._losses import weighted_mean_loss
-from skreg._network import dropout_masks, predict_members
+from skreg._network import dropout_masks, predict_members, prediction_product_flops
 from skreg._objective import (
     NetworkSpec,
     PenaltySpec,
@@ -58,6 +58,10 @@ class TrainConfig:
     early_stopping: bool = False
 
 
+# Entries of the (members, draws) arrays that per-member bookkeeping gathers at once.
+GATHER_CHUNK_ENTRIES = 2**20
+
+
 @dataclass
 class TrainingData:
     """The rows each member trains on.
@@ -76,23 +80,55 @@ class TrainingData:
     def n_members(self) -> int:
         return self.member_rows.shape[0]
 
-    def subset(self, members: np.ndarray) -> "TrainingData":
-        """The same data for some members only."""
-        return TrainingData(self.X, self.Y, self.sample_weight, self.member_rows[members])
+    def subset(self, members) -> "TrainingData":
+        """The same data for some members only (indices, or a slice).
 
-    def row_weights(self) -> np.ndarray:
+        A contiguous run of members takes a view of ``member_rows``, not a
+        copy: groups and chunks of an ensemble then share the draws, which
+        for many members on many rows are the largest arrays of a fit.
+        """
+        return TrainingData(self.X, self.Y, self.sample_weight, take_members(self.member_rows, members))
+
+    def row_weights(self, members=slice(None)) -> np.ndarray:
         """Each member's weight on each row: sample weight times how often its draw holds the row.
 
         Integer repeats weigh a row exactly as repeating it does, which lets
-        full-batch computations skip materialising the draws. Shape (m, n).
+        full-batch computations skip materialising the draws. Shape (m, n),
+        or (len(members), n) for some ``members`` (indices or a slice).
         """
         n_rows = self.Y.shape[0]
-        counts = np.stack([np.bincount(rows, minlength=n_rows) for rows in self.member_rows])
+        counts = np.stack([np.bincount(rows, minlength=n_rows) for rows in self.member_rows[members]])
         return self.sample_weight * counts.astype(self.sample_weight.dtype)
 
     @property
     def total_weight(self) -> np.ndarray:
-        return self.sample_weight[self.member_rows].sum(axis=1, dtype=np.float64)
+        # In chunks of members: the same sums as over all members' gathered weights at once, without them.
+        m, n_draws = self.member_rows.shape
+        chunk = max(1, GATHER_CHUNK_ENTRIES // max(n_draws, 1))
+        return np.concatenate([self.sample_weight[self.member_rows[first : first + chunk]].sum(axis=1, dtype=np.float64)
+                               for first in range(0, m, chunk)] or [np.zeros(0)])
+
+
+def row_index_dtype(n_rows: int):
+    """The smallest index type for ``n_rows`` rows: int32 below 2**31 (half the memory of int64 draws)."""
+    return np.int32 if n_rows < 2**31 else np.int64
+
+
+def take_members(member_rows: np.ndarray, members) -> np.ndarray:
+    """``member_rows[members]``, as a view where it can be.
+
+    A slice, or indices forming a contiguous ascending run, gives a view;
+    rows shared by every member (a broadcast, stride 0) stay a broadcast.
+    """
+    if isinstance(members, slice):
+        return member_rows[members]
+    members = np.asarray(members)
+    members = np.flatnonzero(members) if members.dtype == bool else members
+    if member_rows.strides[0] == 0:
+        return np.broadcast_to(member_rows[0], (members.size, member_rows.shape[1]))
+    if members.size and np.array_equal(members, np.arange(members[0], members[0] + members.size)):
+        return member_rows[members[0] : members[0] + members.size]
+    return member_rows[members]
 
 
 class ImprovementTracker:
@@ -380,7 +416,12 @@ def epoch_order(data: TrainingData, state: TrainingState, shuffle: bool) -> np.n
     """
     if not shuffle:
         return data.member_rows
-    return np.stack([rng.permutation(rows) for rows, rng in zip(data.member_rows, state.shuffle_rngs, strict=True)])
+    # Filled row by row (``permutation`` is a copy then ``shuffle``): one (m, n_draws) array, not a list and a stack.
+    order = np.empty(data.member_rows.shape, dtype=data.member_rows.dtype)
+    for member_order, rows, rng in zip(order, data.member_rows, state.shuffle_rngs, strict=True):
+        member_order[:] = rows
+        rng.shuffle(member_order)
+    return order
 
 
 def gather_batch(data: TrainingData, rows: np.ndarray, workspace: Workspace) -> tuple:
@@ -515,14 +556,24 @@ def penalised_loss(data_loss: np.ndarray, params: np.ndarray, config: TrainConfi
 
 
 def noise_free_objective(data: TrainingData, params: np.ndarray, config: TrainConfig) -> np.ndarray:
-    """J of each member at ``params`` on its own training rows, without dropout: ``loss_``, shape (m,)."""
+    """J of each member at ``params`` on its own training rows, without dropout: ``loss_``, shape (m,).
+
+    Evaluated in groups of members (``objective_groups``), so that the
+    members' row weights and outputs on all rows never exist at once.
+    """
     network = config.network
     coefs, intercepts = network.layout.views(params)
-    weight = data.row_weights()
+    losses, total_weights = [], []
+    for members in objective_groups(params.shape[0], data.Y.shape[0], network.layout.layer_units[-1],
+                                    params.dtype, max(input_nbytes(data.X) // 4, OBJECTIVE_GROUP_MIN_BYTES)):
+        weight = data.row_weights(members)
+        with np.errstate(all="ignore"):
+            output = predict_members_sized(data.X, [W[members] for W in coefs], [b[members] for b in intercepts],
+                                           network.activation, network.output_activation)
+            losses.append(weighted_mean_loss(network.loss, data.Y, output, weight))
+        total_weights.append(weight.sum(axis=1, dtype=np.float64))
     with np.errstate(all="ignore"):
-        output = predict_members(data.X, coefs, intercepts, network.activation, network.output_activation)
-        loss = weighted_mean_loss(network.loss, data.Y, output, weight)
-        return penalised_loss(loss, params, config, weight.sum(axis=1, dtype=np.float64))
+        return penalised_loss(np.concatenate(losses), params, config, np.concatenate(total_weights))
 
 
 def watched_scores(data: TrainingData, state: TrainingState, config: TrainConfig, on_validation: bool) -> np.ndarray:
@@ -1024,6 +1075,64 @@ def _blas_controller():
     return _threadpool_controller().select(user_api="blas")
 
 
+# Flops of one matrix product below which it runs on one BLAS thread when predicting. Measured on 2 cores
+# shared with other processes: 2 OpenBLAS threads took 3-60x longer than one for every product of a
+# prediction block (up to 4096 x 64 x 64 and 1024 x 256 x 256: 1e7-1.3e8 flops), as a descheduled thread
+# stalls each call for a time slice; only products of ~5e8 flops and more gained from a second thread.
+SINGLE_THREAD_FLOPS = 2**30
+
+
+def blas_threads_for(flops_per_product: float):
+    """A context running BLAS on one thread for products below ``SINGLE_THREAD_FLOPS``, from the main thread.
+
+    Other threads leave the limits alone (predictions may run in several
+    user threads at once): limits are process-wide, so one thread's restore
+    would undo another's limit, and OpenBLAS (0.3.31) ignores a limit set
+    from another thread once the main thread has set one. Results do not
+    depend on the number of BLAS threads, only speed does.
+    """
+    if flops_per_product >= SINGLE_THREAD_FLOPS or threading.current_thread() is not threading.main_thread():
+        return contextlib.nullcontext()
+    return _blas_controller().limit(limits=1)
+
+
+
+# The final objective evaluates groups of members whose row weights and outputs on all rows take at most
+# a quarter of X's size (and this much, on small data), so the fit's bookkeeping stays a fraction of X.
+OBJECTIVE_GROUP_MIN_BYTES = 2**22
+
+
+def objective_groups(n_members: int, n_rows: int, n_outputs: int, dtype, budget: int) -> list:
+    """Slices of members whose final objective is evaluated together, each within about ``budget`` bytes.
+
+    A group's row weights, outputs and per-row losses take about
+    ``n_rows * (8 + itemsize * (3 * n_outputs + 3))`` bytes per member.
+    Each member's loss is bitwise the same in any group (see
+    ``skreg._losses._weighted_sum``).
+    """
+    per_member = n_rows * (8 + np.dtype(dtype).itemsize * (3 * n_outputs + 3))
+    size = int(min(n_members, max(1, budget // max(per_member, 1))))
+    return [slice(start, min(start + size, n_members)) for start in range(0, n_members, size)]
+
+
+def predict_members_sized(X, coefs: list, intercepts: list, activation: str, output_activation: str) -> np.ndarray:
+    """``predict_members`` on one BLAS thread when its products are small (``blas_threads_for``).
+
+    Its blocks' products are small: on two threads, each one stalled whenever
+    another process held a core (a 20-member predict on 200k rows took 15 s
+    instead of 0.5 s on one thread).
+    """
+    with blas_threads_for(prediction_product_flops(X, coefs)):
+        return predict_members(X, coefs, intercepts, activation, output_activation)
+
+
+def input_nbytes(X) -> int:
+    """Bytes of a dense or sparse training input."""
+    if sp.issparse(X):
+        return X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    return X.nbytes
+
+
 def _scipy_blas_controller():
     """The BLAS libraries shipped inside SciPy, or None."""
     controller = _threadpool_controller()
@@ -1049,7 +1158,8 @@ def _fit_lbfgs_members(data: TrainingData, state: TrainingState, config: TrainCo
     state.interrupted = False
     state.solver_failures = {}
     try:
-        for k, weight in enumerate(data.row_weights()):
+        for k in range(state.n_members):
+            weight = data.row_weights([k])[0]  # one member's at a time: (m, n) weights can outgrow X
             if stop is not None and stop.is_set():
                 # Interrupted before this member's turn: it and those after it keep their weights.
                 state.interrupted = True

@@ -501,6 +501,24 @@ def test_member_k_is_bitwise_the_same_in_every_grouping(config, regression, clas
                     assert_array_equal(left, right, err_msg=f"member {k}, n_jobs={n_jobs}, {threads} BLAS thread(s)")
 
 
+def test_member_losses_over_many_rows_do_not_depend_on_the_ensemble_size():
+    """loss_ and the validation losses of member 0 are the single net's, bitwise, over 12 000 rows.
+
+    (A weighted sum by einsum rounds one member's row of more than about 8000 values differently
+    from a row among several members'.)
+    """
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24000, 3))
+    y = X[:, 0] + rng.normal(size=24000)
+    params = {"hidden_layer_sizes": (4,), "batch_size": 2000, "max_iter": 2, "random_state": 0}
+    fits = [RegularizedMLPRegressor(**params, n_estimators=n).fit(X[:12000], y[:12000], X_val=X[12000:],
+                                                                   y_val=y[12000:])
+            for n in (1, 3)]
+    single, member = fits[0], fits[1].estimators_[0]
+    assert single.loss_ == member.loss_
+    assert_array_equal(single.validation_loss_curve_, member.validation_loss_curve_)
+
+
 def test_a_lone_member_in_a_worker_with_spare_blas_threads_trains_on_one():
     """A chunk of one member in a joblib worker that has two BLAS threads rounds as the member does in a group.
 
