@@ -1,6 +1,7 @@
 """skreg: regularized neural networks as first-class scikit-learn estimators."""
 
 from skreg._classifier import RegularizedMLPClassifier
+from skreg._display import TrainingCurveDisplay
 from skreg._regressor import RegularizedMLPRegressor
 from skreg._version import __version__
 
@@ -17,4 +18,5 @@ SKOPS_TRUSTED_TYPES = [
 ]
 
 
-__all__ = ["RegularizedMLPClassifier", "RegularizedMLPRegressor", "SKOPS_TRUSTED_TYPES", "__version__"]
+__all__ = ["RegularizedMLPClassifier", "RegularizedMLPRegressor", "SKOPS_TRUSTED_TYPES", "TrainingCurveDisplay",
+           "__version__"]
