@@ -204,14 +204,17 @@ coefs_ : list of ndarray
         restored weights.
 
     best_iteration_ : int, ndarray of shape (n_estimators,) or None
-        Epoch (1-based) whose weights were restored by early stopping (None
-        without early stopping).
+        Epoch whose weights were restored by early stopping (None without
+        early stopping), numbered like ``loss_curve_``: over all calls, from
+        1, so that it is ``loss_curve_[best_iteration_ - 1]``'s epoch (for
+        an ensemble, member k's entry numbers ``estimators_[k].loss_curve_``).
 
     n_iter_ : int
-        Number of epochs run (iterations for 'lbfgs'); the most of any member.
-        Warm starts and ``partial_fit`` count on from the earlier calls, as
-        ``loss_curve_`` and ``best_iteration_`` do (scikit-learn's MLP counts
-        only the last call's epochs).
+        Number of epochs (iterations for 'lbfgs') run by the last call to
+        ``fit`` or ``partial_fit``, the most of any member, as in
+        scikit-learn: a warm start counts only its own epochs, and
+        ``partial_fit`` one. ``loss_curve_`` keeps the epochs of every call,
+        so ``len(loss_curve_)`` is the running total.
 
     t_ : int
         Number of training rows seen by the stochastic solver, per member.
