@@ -61,16 +61,20 @@ hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         epochs; for 'lbfgs', the projected-gradient tolerance.
 
     verbose : bool, default=False
-        Print one line per epoch: epoch, training loss, validation loss and
-        score, elapsed time. An ensemble trained in groups (see ``n_jobs``)
-        prints one line per group and epoch, prefixed with its members
-        (``[members 0-4]``) and averaged over them.
+        Print one line per epoch, starting as scikit-learn's does
+        (``Iteration N, loss = ...``, N counting this call's epochs like
+        ``n_iter_``), then validation loss and score, elapsed time. An
+        ensemble trained in groups (see ``n_jobs``) prints one line per
+        group and epoch, prefixed with its members (``[members 0-4]``) and
+        averaged over them.
 
     warm_start : bool, default=False
         Continue from the previous fit's weights *and* optimizer state
         (Adam moments, SGD velocity and schedule). A network that had stopped
         (early stopping, or no improvement) keeps its Adam moments, but its
-        SGD velocity was reset when it stopped.
+        SGD velocity was reset when it stopped. For the classifier, ``y``
+        must have the classes of the previous fit (``partial_fit`` takes a
+        subset).
 
     momentum : float, default=0.9
         Momentum of 'sgd', in [0, 1].
@@ -83,7 +87,9 @@ hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         classifiers), stop when the validation score has not improved by
         ``tol`` for ``n_iter_no_change`` epochs, and restore the weights of
         the best epoch. With ``bootstrap=True``, each member monitors its own
-        out-of-bag rows instead.
+        out-of-bag rows instead. A split that cannot be stratified (a class
+        with one row, or fewer rows than classes on a side) raises, as does
+        ``partial_fit`` with ``early_stopping=True``.
 
     validation_fraction : float, default=0.1
         Share of the training rows held out for early stopping, in [0, 1).
