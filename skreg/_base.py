@@ -596,15 +596,17 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         summarised = getattr(self, "_summarised_epochs", 0) if continuing else 0
         if validation and self.scoring is not None:
             self._check_scoring_before_training(config, validation, state.params, explicit=X_val is not None)
+        epochs_before = state.n_iter.copy()
         state = self._train(data, state, config, validation, incremental, parallel=not continuing)
         objective = self._fall_back_where_non_finite(state, initial_params, config, data)
+        epochs_run = state.n_iter - epochs_before
         self._entropy = entropy
         self._fitted_optimizer_settings = self._optimizer_settings(config)
         if not incremental:
             self._fitted_monitor = self._monitor_settings(explicit_validation=X_val is not None)
-        self._set_fitted_attributes(state, config, objective, summarised)
+        self._set_fitted_attributes(state, config, objective, summarised, epochs_run)
         with np.errstate(all="ignore"):  # out-of-bag outputs of members that fell back may still overflow
-            self._set_ensemble_attributes(state, data, y, in_bag, objective, summarised)
+            self._set_ensemble_attributes(state, data, y, in_bag, objective, summarised, epochs_run)
         self._warn_about(state, incremental)
         return self
 
@@ -689,8 +691,8 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         """A training state around ``coefs_`` for a fitted network that has none (an ensemble's member).
 
         Its warm start or ``partial_fit`` then continues from its weights, as
-        scikit-learn's MLP does, with a fresh optimizer; its epoch count,
-        rows seen and loss curve count on.
+        scikit-learn's MLP does, with a fresh optimizer; its running epoch
+        count (its loss curve's length), rows seen and loss curve count on.
         """
         coefs, _ = self._stacked_parameters()
         n_members = coefs[0].shape[0]
@@ -699,7 +701,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         history = getattr(self, "loss_curve_", None) or []
         state.loss_curve = [np.full(n_members, value) for value in history]
         state.active_history = [np.ones(n_members, dtype=bool) for _ in history]
-        state.n_iter[:] = getattr(self, "n_iter_", 0)
+        state.n_iter[:] = len(history)
         state.samples_seen = getattr(self, "t_", 0)
         self._training_state = state
 
@@ -930,11 +932,15 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
     # Fitted state
     # ------------------------------------------------------------------
 
-    def _set_fitted_attributes(self, state, config: TrainConfig, objective: np.ndarray, summarised: int) -> None:
+    def _set_fitted_attributes(self, state, config: TrainConfig, objective: np.ndarray, summarised: int,
+                               epochs_run: np.ndarray) -> None:
         """Set the fitted attributes from the trained ``state``.
 
         ``summarised`` epochs of the state's curves are already summarised by
         the attributes of the call this one continues (0 for a fresh fit).
+        ``epochs_run`` are each member's epochs in this call: ``n_iter_``
+        counts them, as scikit-learn's does, while the state's ``n_iter``
+        (which numbers ``best_iteration_``) and the curves count on.
         """
         layout = config.network.layout
         self._layout = layout
@@ -946,7 +952,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         self.n_layers_ = len(layout.layer_units)
         self.n_outputs_ = layout.layer_units[-1]
         self.out_activation_ = config.network.output_activation
-        self.n_iter_ = int(state.n_iter.max())
+        self.n_iter_ = int(epochs_run.max())
         self.t_ = int(state.samples_seen)
         self.loss_curve_ = self._extended_curve("loss_curve_", state.loss_curve, summarised)
         self._summarised_epochs = len(state.loss_curve)
@@ -1073,14 +1079,14 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         return member
 
     def _set_ensemble_attributes(self, state, data: TrainingData, y, in_bag, objective: np.ndarray,
-                                 summarised: int) -> None:
+                                 summarised: int, epochs_run: np.ndarray) -> None:
         """``estimators_`` (views of the stacked weights), their rows, and the out-of-bag estimates."""
         coefs, intercepts = self._stacked_parameters()
         earlier = getattr(self, "estimators_", None) if summarised else None
         self.estimators_ = []
         for k in range(state.n_members):
             member = self._member_estimator([W[k] for W in coefs], [b[k, 0] for b in intercepts])
-            member.n_iter_ = int(state.n_iter[k])
+            member.n_iter_ = int(epochs_run[k])
             member.t_ = int(state.samples_seen)
             member.loss_ = float(objective[k])
             self._set_member_curves(member, earlier[k] if earlier else None, state, k, summarised)

@@ -65,16 +65,20 @@ hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         fit on a lucky epoch.
 
     verbose : bool, default=False
-        Print one line per epoch: epoch, training loss, validation loss and
-        score, elapsed time. An ensemble trained in groups (see ``n_jobs``)
-        prints one line per group and epoch, prefixed with its members
-        (``[members 0-4]``) and averaged over them.
+        Print one line per epoch, starting as scikit-learn's does
+        (``Iteration N, loss = ...``, N counting this call's epochs like
+        ``n_iter_``), then validation loss and score, elapsed time. An
+        ensemble trained in groups (see ``n_jobs``) prints one line per
+        group and epoch, prefixed with its members (``[members 0-4]``) and
+        averaged over them.
 
     warm_start : bool, default=False
         Continue from the previous fit's weights *and* optimizer state
         (Adam moments, SGD velocity and schedule). A network that had stopped
         (early stopping, or no improvement) keeps its Adam moments, but its
-        SGD velocity was reset when it stopped.
+        SGD velocity was reset when it stopped. For the classifier, ``y``
+        must have the classes of the previous fit (``partial_fit`` takes a
+        subset).
 
     momentum : float, default=0.9
         Momentum of 'sgd', in [0, 1].
@@ -87,7 +91,9 @@ hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         classifiers), stop when the validation score has not improved by
         ``tol`` for ``n_iter_no_change`` epochs, and restore the weights of
         the best epoch. With ``bootstrap=True``, each member monitors its own
-        out-of-bag rows instead.
+        out-of-bag rows instead. A split that cannot be stratified (a class
+        with one row, or fewer rows than classes on a side) raises, as does
+        ``partial_fit`` with ``early_stopping=True``.
 
     validation_fraction : float, default=0.1
         Share of the training rows held out for early stopping, in [0, 1).
@@ -213,14 +219,17 @@ coefs_ : list of ndarray
         restored weights.
 
     best_iteration_ : int, ndarray of shape (n_estimators,) or None
-        Epoch (1-based) whose weights were restored by early stopping (None
-        without early stopping).
+        Epoch whose weights were restored by early stopping (None without
+        early stopping), numbered like ``loss_curve_``: over all calls, from
+        1, so that it is ``loss_curve_[best_iteration_ - 1]``'s epoch (for
+        an ensemble, member k's entry numbers ``estimators_[k].loss_curve_``).
 
     n_iter_ : int
-        Number of epochs run (iterations for 'lbfgs'); the most of any member.
-        Warm starts and ``partial_fit`` count on from the earlier calls, as
-        ``loss_curve_`` and ``best_iteration_`` do (scikit-learn's MLP counts
-        only the last call's epochs).
+        Number of epochs (iterations for 'lbfgs') run by the last call to
+        ``fit`` or ``partial_fit``, the most of any member, as in
+        scikit-learn: a warm start counts only its own epochs, and
+        ``partial_fit`` one. ``loss_curve_`` keeps the epochs of every call,
+        so ``len(loss_curve_)`` is the running total.
 
     t_ : int
         Number of training rows seen by the stochastic solver, per member.

@@ -650,7 +650,7 @@ class EpochProgress:
     started: float
     label: str
     n_group: int
-    epochs_apart: int = 0  # the most epochs of any member taken out of the batch
+    epochs_before: int = 0  # epochs in the group's curves before this call: lines count this call's, as n_iter_ does
 
 
 def report_epoch(state: TrainingState, active_before: np.ndarray, progress: EpochProgress) -> None:
@@ -660,7 +660,7 @@ def report_epoch(state: TrainingState, active_before: np.ndarray, progress: Epoc
     """
     members = active_before if active_before.any() else np.ones_like(active_before)
     line = f"[{progress.label}] " if progress.label else ""
-    epoch = max(int(state.n_iter.max()), progress.epochs_apart)
+    epoch = len(state.loss_curve) - progress.epochs_before
     line += f"Iteration {epoch}, loss = {state.loss_curve[-1][members].mean():.8f}"
     if state.validation_loss_curve:
         line += f", validation loss = {state.validation_loss_curve[-1][members].mean():.8f}"
@@ -707,7 +707,7 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
     state.optimizer.member_scale[:] = 1
     state.optimizer.freeze(state.stopped)
     state.interrupted = False
-    progress = EpochProgress(time.perf_counter(), label, state.n_members)
+    progress = EpochProgress(time.perf_counter(), label, state.n_members, epochs_before=len(state.loss_curve))
     # Members that stopped leave the batched computation at the end of their
     # epoch; they wait apart and join the others again at the end.
     parts, part_members = [], []
@@ -718,7 +718,6 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
             leaving, staying = np.flatnonzero(live.stopped), np.flatnonzero(~live.stopped)
             parts.append(live.subset(leaving))
             part_members.append(members[leaving])
-            progress.epochs_apart = max(progress.epochs_apart, int(live.n_iter[leaving].max()))
             members, live, guard = members[staying], live.subset(staying), guard.subset(staying)
         if epochs_left == 0 or live.stopped.all() or live.interrupted:
             break

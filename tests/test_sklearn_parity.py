@@ -245,3 +245,76 @@ def test_verbose_lines_of_a_group_of_members_hold_sklearns_line(iris, capsys):
     assert len(lines) == 4  # 2 epochs of 2 groups
     for line in lines:
         assert re.match(r"\[members? [\d-]+\] " + SKLEARN_VERBOSE_LINE, line), line
+
+
+def test_verbose_lines_number_the_epochs_of_this_call(iris, capsys):
+    X, y = iris
+    model = RegularizedMLPRegressor(**{**SMALL, "max_iter": 2}, n_iter_no_change=50, warm_start=True, verbose=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+        model.fit(X, y)
+    model.partial_fit(X, y)
+    numbers = [int(match.group(1)) for match in re.finditer(SKLEARN_VERBOSE_LINE, capsys.readouterr().out, re.M)]
+    assert numbers == [1, 2, 1, 2, 1]  # as scikit-learn prints n_iter_
+
+
+# --------------------------------------------------------------------------
+# n_iter_ counts the last call, as in scikit-learn; the curves keep every call
+# --------------------------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("cls", ESTIMATORS)
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+def test_n_iter_counts_the_epochs_of_the_last_fit(cls, solver, iris):
+    X, y = iris
+    model = cls(**{**SMALL, "max_iter": 4}, solver=solver, n_iter_no_change=np.inf, tol=0.0, warm_start=True)
+    model.fit(X, y)
+    assert model.n_iter_ == 4
+    model.set_params(max_iter=6).fit(X, y)
+    assert model.n_iter_ == 6
+    assert len(model.loss_curve_) == 10
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_n_iter_of_partial_fit_is_one_epoch(cls, iris):
+    X, y = iris
+    model = cls(**SMALL)
+    extra = {"classes": np.unique(y)} if cls is RegularizedMLPClassifier else {}
+    for call in range(1, 4):
+        model.partial_fit(X, y, **extra)
+        assert model.n_iter_ == 1
+        assert model.t_ == call * len(y) and len(model.loss_curve_) == call
+
+
+def test_best_iteration_numbers_the_loss_curve_over_warm_starts(iris):
+    X, y = iris
+    params = {**SMALL, "max_iter": 6, "early_stopping": True, "n_iter_no_change": 50, "learning_rate_init": 0.05}
+    model = RegularizedMLPClassifier(**params, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+        model.fit(X, y)
+    assert model.n_iter_ == 6 and len(model.loss_curve_) == len(model.validation_scores_) == 12
+    assert model.best_iteration_ > model.n_iter_  # the best epoch came in the second call
+    assert model.best_validation_score_ == max(model.validation_scores_)
+    assert model.validation_scores_[model.best_iteration_ - 1] == model.best_validation_score_
+
+
+def test_ensemble_members_count_their_own_epochs_of_the_last_fit(iris):
+    X, y = iris
+    params = {**SMALL, "max_iter": 60, "early_stopping": True, "n_iter_no_change": 3, "tol": 1e-3,
+              "learning_rate_init": 0.05}
+    model = RegularizedMLPClassifier(**params, n_estimators=3, bootstrap=True, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+        first = [len(member.loss_curve_) for member in model.estimators_]
+        model.set_params(max_iter=30).fit(X, y)
+    epochs = [member.n_iter_ for member in model.estimators_]
+    assert model.n_iter_ == max(epochs) <= 30
+    assert len(set(first)) > 1, "members should stop at different epochs"
+    for member, before, n_iter in zip(model.estimators_, first, epochs, strict=True):
+        assert len(member.loss_curve_) == before + n_iter
+        assert 1 <= member.best_iteration_ <= len(member.loss_curve_)
+        assert member.best_validation_score_ == member.validation_scores_[member.best_iteration_ - 1]

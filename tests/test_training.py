@@ -347,7 +347,7 @@ def test_partial_fit_epochs_equal_one_fit(cls, schedule, problem):
     for _ in range(N_EPOCHS):
         incremental.partial_fit(X, y, **extra)
 
-    assert incremental.n_iter_ == N_EPOCHS
+    assert incremental.n_iter_ == 1 and len(incremental.loss_curve_) == N_EPOCHS
     _assert_same_weights(whole, incremental)
 
 
