@@ -141,6 +141,8 @@ def _validation_score(scoring, scorer, estimator, X, y, weight: np.ndarray, rows
         if "must accept sample_weight" in str(error):
             raise
         raise _scoring_error(scoring, scorer, estimator, X, y, rows, error) from error
+    except MemoryError:
+        raise
     except Exception as error:
         raise _scoring_error(scoring, scorer, estimator, X, y, rows, error) from error
     if isinstance(score, (bool, np.bool_)) or np.ndim(score) != 0 or not np.isrealobj(score):

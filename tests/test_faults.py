@@ -311,15 +311,18 @@ def test_inputs_that_overflow_the_hidden_layers_raise_naming_their_scale(request
             getattr(model, method)(_huge_rows(X.shape[1]))
 
 
-def test_huge_but_harmless_inputs_give_finite_probabilities(classification):
-    X, y = classification
+@pytest.mark.parametrize("problem", ["classification", "three_classes"])
+def test_huge_but_harmless_inputs_give_finite_probabilities(request, problem):
+    """Logits near 1e200 with no hidden layer: the logistic and the softmax stay exact (0s and 1s)."""
+    X, y = request.getfixturevalue(problem)
     model = RegularizedMLPClassifier(**{**SMALL, "hidden_layer_sizes": ()}).fit(X, y)
     X_huge = np.random.default_rng(0).standard_normal((5, X.shape[1])) * 1e200
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         proba = model.predict_proba(X_huge)
-    assert np.all(np.isfinite(proba))
+    assert np.all(np.isfinite(proba)) and np.all((proba >= 0) & (proba <= 1))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(model.predict(X_huge), model.classes_[np.argmax(proba, axis=1)])
 
 
 def test_the_mean_of_huge_member_outputs_does_not_overflow(regression):
