@@ -145,14 +145,12 @@ def _validation_score(scoring, scorer, estimator, X, y, weight: np.ndarray, rows
         raise
     except Exception as error:
         raise _scoring_error(scoring, scorer, estimator, X, y, rows, error) from error
-    if isinstance(score, (bool, np.bool_)) or np.ndim(score) != 0 or not np.isrealobj(score):
+    value = score[()] if isinstance(score, np.ndarray) and score.ndim == 0 else score
+    if not isinstance(value, Real) or isinstance(value, (bool, np.bool_)):
         shape = f" of shape {np.shape(score)}" if np.ndim(score) else ""
         raise _ScoringError(f"The scorer of scoring={scoring!r} must return one float, got a "
                             f"{type(score).__name__}{shape}: {score!r:.80}.")
-    try:
-        return float(score)
-    except (TypeError, ValueError) as error:
-        raise _ScoringError(f"The scorer of scoring={scoring!r} must return one float, got {score!r:.80}.") from error
+    return float(value)
 
 
 def _describe_validation(estimator, X, y, rows: str) -> str:

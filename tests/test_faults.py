@@ -265,11 +265,23 @@ def test_a_poisson_deviance_scorer_on_a_squared_error_regressor_names_scoring_an
         model.fit(X, np.abs(y))
 
 
-def test_a_scorer_returning_an_array_is_told_to_return_a_float(classification):
+@pytest.mark.parametrize("returned", [np.ones(2), "0.5", None, True], ids=["array", "str", "None", "bool"])
+def test_a_scorer_returning_anything_but_a_number_is_told_to_return_a_float(classification, returned):
     X, y = classification
-    model = RegularizedMLPClassifier(**SMALL, scoring=lambda estimator, X, y: np.ones(2), early_stopping=True)
-    with pytest.raises(ValueError, match="must return one float, got a ndarray of shape"):
+    model = RegularizedMLPClassifier(**SMALL, scoring=lambda estimator, X, y: returned, early_stopping=True)
+    with pytest.raises(ValueError, match="must return one float, got a"):
         model.fit(X, y)
+
+
+@pytest.mark.parametrize("returned", [np.float32(0.5), np.array(0.5), 1], ids=["float32", "0-d array", "int"])
+def test_a_scorer_returning_a_numpy_scalar_or_0d_array_is_fine(classification, returned):
+    X, y = classification
+    model = RegularizedMLPClassifier(**{**SMALL, "max_iter": 2}, scoring=lambda estimator, X, y: returned,
+                                     early_stopping=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    assert model.validation_scores_ == [float(returned)] * 2
 
 
 def test_a_scorer_failing_in_the_middle_of_training_names_scoring_and_the_rows(classification):
