@@ -1,7 +1,9 @@
 """Issue 13: a clear error naming the problem, or a correct result, never a silent wrong one.
 
-Each test fails without its fix: it recreates a case that used to give a wrong result without an
-error, or an error that did not name the problem.
+Each test recreates a case that used to give a wrong result without an error, or an error that did
+not name the problem, and fails without its fix; a few guard what must keep working beside a fix
+(scorers returning numpy scalars, scikit-learn's rule for unknown class_weight keys, the refusal of
+strings as dropout, huge inputs that do not overflow).
 """
 
 import pickle
