@@ -769,6 +769,14 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
 
         return validate
 
+    def _validation_source(self, explicit: bool) -> str:
+        """Where the validation rows come from, for messages."""
+        if explicit:
+            return "X_val/y_val"
+        if self.bootstrap:
+            return "each member's out-of-bag rows"
+        return f"the validation split (validation_fraction={self.validation_fraction})"
+
     def _check_scoring_before_training(self, config: TrainConfig, validation, params, explicit: bool) -> None:
         """Score the network once on the validation data before the first epoch.
 
@@ -779,8 +787,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         metric undefined on these rows) is refused with early stopping,
         which could never pick a best epoch, and warned about otherwise.
         """
-        source = ("X_val/y_val" if explicit else "each member's out-of-bag rows" if validation[2].ndim == 2
-                  else f"the validation split (validation_fraction={self.validation_fraction})")
+        source = self._validation_source(explicit)
         validate = self._make_validator(config, validation, np.arange(params.shape[0]))
         with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
             warnings.simplefilter("always")
@@ -901,13 +908,14 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
                 f"Training diverged (non-finite loss) for {int(state.diverged.sum())} of {state.n_members} "
                 f"network(s); their last finite weights were kept. Lower learning_rate_init "
                 f"(now {self.learning_rate_init}) or scale the inputs.", ConvergenceWarning, stacklevel=3)
-        if self._stopped_on_validation(state) and not state.interrupted:
+        if self._stopped_on_validation(state) and not incremental and not state.interrupted:
             never_scored = np.isneginf(state.tracker.best_score) & ~state.diverged
             if never_scored.any():
+                source = self._validation_source(explicit=self._fitted_monitor[2])  # set by this (non-incremental) fit
                 warnings.warn(
-                    f"scoring={self.scoring!r} was NaN on the validation rows in every epoch for "
-                    f"{int(never_scored.sum())} of {state.n_members} network(s): early stopping had no best epoch "
-                    "to restore for them, and kept their last weights.", UserWarning, stacklevel=3)
+                    f"scoring={self.scoring!r} was NaN on {source} in every epoch for {int(never_scored.sum())} of "
+                    f"{state.n_members} network(s): early stopping had no best epoch to restore for them, and kept "
+                    "their last weights.", UserWarning, stacklevel=3)
         if state.interrupted:
             warnings.warn("Training interrupted by the user; the last complete epoch's (or best) weights "
                           "were kept.", UserWarning, stacklevel=3)

@@ -235,7 +235,7 @@ def test_members_whose_score_turns_nan_for_good_keep_their_last_weights_and_are_
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        with pytest.warns(UserWarning, match="NaN on the validation rows in every epoch for 1 of 1"):
+        with pytest.warns(UserWarning, match="NaN on X_val/y_val in every epoch for 1 of 1"):
             stopped = RegularizedMLPClassifier(**{**SMALL, "max_iter": 30}, n_iter_no_change=3, early_stopping=True,
                                                scoring=finite_only_before_training).fit(X, y, X_val=X[:40],
                                                                                          y_val=y[:40])
