@@ -198,16 +198,16 @@ def _validation_score(scoring, scorer, estimator, X, y, weight: np.ndarray, rows
         if "must accept sample_weight" in str(error):
             raise
         raise _scoring_error(scoring, scorer, estimator, X, y, rows, error) from error
+    except MemoryError:
+        raise
     except Exception as error:
         raise _scoring_error(scoring, scorer, estimator, X, y, rows, error) from error
-    if isinstance(score, (bool, np.bool_)) or np.ndim(score) != 0 or not np.isrealobj(score):
+    value = score[()] if isinstance(score, np.ndarray) and score.ndim == 0 else score
+    if not isinstance(value, Real) or isinstance(value, (bool, np.bool_)):
         shape = f" of shape {np.shape(score)}" if np.ndim(score) else ""
         raise _ScoringError(f"The scorer of scoring={scoring!r} must return one float, got a "
                             f"{type(score).__name__}{shape}: {score!r:.80}.")
-    try:
-        return float(score)
-    except (TypeError, ValueError) as error:
-        raise _ScoringError(f"The scorer of scoring={scoring!r} must return one float, got {score!r:.80}.") from error
+    return float(value)
 
 
 def _describe_validation(estimator, X, y, rows: str) -> str:
@@ -896,6 +896,14 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
 
         return validate
 
+    def _validation_source(self, explicit: bool) -> str:
+        """Where the validation rows come from, for messages."""
+        if explicit:
+            return "X_val/y_val"
+        if self.bootstrap:
+            return "each member's out-of-bag rows"
+        return f"the validation split (validation_fraction={self.validation_fraction})"
+
     def _check_scoring_before_training(self, config: TrainConfig, validation, params, explicit: bool) -> None:
         """Score the network once on the validation data before the first epoch.
 
@@ -906,8 +914,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         metric undefined on these rows) is refused with early stopping,
         which could never pick a best epoch, and warned about otherwise.
         """
-        source = ("X_val/y_val" if explicit else "each member's out-of-bag rows" if validation[2].ndim == 2
-                  else f"the validation split (validation_fraction={self.validation_fraction})")
+        source = self._validation_source(explicit)
         validate = self._make_validator(config, validation, np.arange(params.shape[0]))
         with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
             warnings.simplefilter("always")
@@ -1033,13 +1040,14 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
                 "network(s); their last finite weights (with early stopping, their best epoch's) were kept. Lower "
                 f"learning_rate_init (now {self.learning_rate_init}) or scale the inputs.", ConvergenceWarning,
                 stacklevel=3)
-        if self._stopped_on_validation(state) and not state.interrupted:
+        if self._stopped_on_validation(state) and not incremental and not state.interrupted:
             never_scored = np.isneginf(state.tracker.best_score) & ~state.diverged
             if never_scored.any():
+                source = self._validation_source(explicit=self._fitted_monitor[2])  # set by this (non-incremental) fit
                 warnings.warn(
-                    f"scoring={self.scoring!r} was NaN on the validation rows in every epoch for "
-                    f"{int(never_scored.sum())} of {state.n_members} network(s): early stopping had no best epoch "
-                    "to restore for them, and kept their last weights.", UserWarning, stacklevel=3)
+                    f"scoring={self.scoring!r} was NaN on {source} in every epoch for {int(never_scored.sum())} of "
+                    f"{state.n_members} network(s): early stopping had no best epoch to restore for them, and kept "
+                    "their last weights.", UserWarning, stacklevel=3)
         if state.interrupted:
             warnings.warn("Training interrupted by the user; the last complete epoch's (or best) weights "
                           "were kept.", UserWarning, stacklevel=3)

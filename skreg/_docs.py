@@ -216,7 +216,7 @@ coefs_ : list of ndarray
 
     best_validation_score_ : float or None
         Best of ``validation_scores_``; with early stopping, the score of the
-        restored weights.
+        restored weights (None when every score is NaN).
 
     best_iteration_ : int, ndarray of shape (n_estimators,) or None
         Epoch whose weights were restored by early stopping (None without

@@ -229,6 +229,14 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         y_std : ndarray of the same shape, only with ``return_std=True``
+
+        Raises
+        ------
+        ValueError
+            If the network's outputs on ``X`` are not finite (inputs so far
+            beyond the training data's scale that the hidden layers
+            overflow). With ``loss='poisson'`` a mean ``exp(z)`` that
+            overflows is clipped to the largest float instead, with a warning.
         """
         check_is_fitted(self)
         if not return_std:

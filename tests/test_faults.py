@@ -1,7 +1,9 @@
 """Issue 13: a clear error naming the problem, or a correct result, never a silent wrong one.
 
-Each test fails without its fix: it recreates a case that used to give a wrong result without an
-error, or an error that did not name the problem.
+Each test recreates a case that used to give a wrong result without an error, or an error that did
+not name the problem, and fails without its fix; a few guard what must keep working beside a fix
+(scorers returning numpy scalars, scikit-learn's rule for unknown class_weight keys, the refusal of
+strings as dropout, huge inputs that do not overflow).
 """
 
 import pickle
@@ -233,7 +235,7 @@ def test_members_whose_score_turns_nan_for_good_keep_their_last_weights_and_are_
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        with pytest.warns(UserWarning, match="NaN on the validation rows in every epoch for 1 of 1"):
+        with pytest.warns(UserWarning, match="NaN on X_val/y_val in every epoch for 1 of 1"):
             stopped = RegularizedMLPClassifier(**{**SMALL, "max_iter": 30}, n_iter_no_change=3, early_stopping=True,
                                                scoring=finite_only_before_training).fit(X, y, X_val=X[:40],
                                                                                          y_val=y[:40])
@@ -265,11 +267,23 @@ def test_a_poisson_deviance_scorer_on_a_squared_error_regressor_names_scoring_an
         model.fit(X, np.abs(y))
 
 
-def test_a_scorer_returning_an_array_is_told_to_return_a_float(classification):
+@pytest.mark.parametrize("returned", [np.ones(2), "0.5", None, True], ids=["array", "str", "None", "bool"])
+def test_a_scorer_returning_anything_but_a_number_is_told_to_return_a_float(classification, returned):
     X, y = classification
-    model = RegularizedMLPClassifier(**SMALL, scoring=lambda estimator, X, y: np.ones(2), early_stopping=True)
-    with pytest.raises(ValueError, match="must return one float, got a ndarray of shape"):
+    model = RegularizedMLPClassifier(**SMALL, scoring=lambda estimator, X, y: returned, early_stopping=True)
+    with pytest.raises(ValueError, match="must return one float, got a"):
         model.fit(X, y)
+
+
+@pytest.mark.parametrize("returned", [np.float32(0.5), np.array(0.5), 1], ids=["float32", "0-d array", "int"])
+def test_a_scorer_returning_a_numpy_scalar_or_0d_array_is_fine(classification, returned):
+    X, y = classification
+    model = RegularizedMLPClassifier(**{**SMALL, "max_iter": 2}, scoring=lambda estimator, X, y: returned,
+                                     early_stopping=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    assert model.validation_scores_ == [float(returned)] * 2
 
 
 def test_a_scorer_failing_in_the_middle_of_training_names_scoring_and_the_rows(classification):
@@ -311,25 +325,30 @@ def test_inputs_that_overflow_the_hidden_layers_raise_naming_their_scale(request
             getattr(model, method)(_huge_rows(X.shape[1]))
 
 
-def test_huge_but_harmless_inputs_give_finite_probabilities(classification):
-    X, y = classification
+@pytest.mark.parametrize("problem", ["classification", "three_classes"])
+def test_huge_but_harmless_inputs_give_finite_probabilities(request, problem):
+    """Logits near 1e200 with no hidden layer: the logistic and the softmax stay exact (0s and 1s)."""
+    X, y = request.getfixturevalue(problem)
     model = RegularizedMLPClassifier(**{**SMALL, "hidden_layer_sizes": ()}).fit(X, y)
     X_huge = np.random.default_rng(0).standard_normal((5, X.shape[1])) * 1e200
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         proba = model.predict_proba(X_huge)
-    assert np.all(np.isfinite(proba))
+    assert np.all(np.isfinite(proba)) and np.all((proba >= 0) & (proba <= 1))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(model.predict(X_huge), model.classes_[np.argmax(proba, axis=1)])
 
 
 def test_the_mean_of_huge_member_outputs_does_not_overflow(regression):
     X, y = regression
-    model = RegularizedMLPRegressor(**SMALL, n_estimators=2).fit(X, y)
+    model = RegularizedMLPRegressor(**{**SMALL, "hidden_layer_sizes": ()}, n_estimators=2).fit(X, y)
     for W, b in zip(model.coefs_, model.intercepts_, strict=True):
-        W[1], b[1] = W[0], b[0]  # two equal members
-    X_huge = X[:3] * (1.5e308 / np.max(np.abs(model.estimators_[0].predict(X[:3] * 1e300))) * 1e300)
+        W[1], b[1] = W[0], b[0]  # two equal linear members
+    w = model.coefs_[0][0, :, 0]
+    # Every product x_j w_j is positive, so no partial sum exceeds the output, 1.5e308: their sum overflows.
+    X_huge = np.tile(np.sign(w) * (1.5e308 / np.abs(w).sum()), (2, 1))
     single = model.estimators_[0].predict(X_huge)
-    assert np.all(np.isfinite(single)) and np.max(np.abs(single)) > 1e308  # their sum overflows
+    assert np.all(np.isfinite(single)) and np.all(single > 1e308)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         mean, std = model.predict(X_huge, return_std=True)
