@@ -1087,8 +1087,9 @@ def blas_threads_for(flops_per_product: float):
     Other threads leave the limits alone (predictions may run in several
     user threads at once): limits are process-wide, so one thread's restore
     would undo another's limit, and OpenBLAS (0.3.31) ignores a limit set
-    from another thread once the main thread has set one. Results do not
-    depend on the number of BLAS threads, only speed does.
+    from another thread once the main thread has set one. BLAS may round a
+    product split over threads differently in the last bits, so a prediction
+    made from another thread can differ there from the main thread's.
     """
     if flops_per_product >= SINGLE_THREAD_FLOPS or threading.current_thread() is not threading.main_thread():
         return contextlib.nullcontext()
