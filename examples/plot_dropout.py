@@ -45,7 +45,7 @@ X_train, X_val = scaler.transform(X_train), scaler.transform(X_val)
 # Fast mode: a smaller network with a larger step size, so it still overfits within its few epochs.
 hidden = (64, 64) if FAST else (256, 256)
 learning_rate_init = 0.003 if FAST else 0.001
-epochs = 30 if FAST else 150
+epochs = 30 if FAST else 100
 rates = (0.0, 0.5, 0.8)
 
 models, curves = {}, {}
