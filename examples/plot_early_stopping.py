@@ -13,8 +13,12 @@ epoch, the last epoch before stopping (what keeping the final weights would give
 trained for the whole budget without early stopping. All runs share the seed, so they follow the
 same trajectory until they stop.
 
+The curves are drawn by ``skreg.TrainingCurveDisplay``: the early-stopped model's own curves with
+its kept epoch marked, over the faded curves of the run that continued.
+
 Writes ``docs/images/early_stopping.png`` (``SKREG_EXAMPLES_OUTPUT`` overrides the directory;
-``SKREG_EXAMPLES_FAST=1`` trains a smaller network for fewer epochs).
+``SKREG_EXAMPLES_FAST=1`` trains a smaller network with a larger step size for fewer epochs, which
+overfits, and so stops, within a few epochs).
 """
 
 import os
@@ -31,7 +35,7 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from skreg import RegularizedMLPClassifier
+from skreg import RegularizedMLPClassifier, TrainingCurveDisplay
 
 matplotlib.use("Agg")  # write image files, never open a window
 STARTED = time.perf_counter()
@@ -49,7 +53,10 @@ X_train, X_val, X_test = (scaler.transform(part) for part in (X_train, X_val, X_
 
 budget = 40 if FAST else 200
 patience = 5 if FAST else 20
-network = dict(hidden_layer_sizes=(32, 32) if FAST else (128, 128), penalty=None, random_state=0)
+# Fast mode: a smaller network, but a step size large enough that it overfits within a few epochs, so
+# early stopping has something to stop.
+network = dict(hidden_layer_sizes=(64, 64) if FAST else (128, 128), learning_rate_init=0.003 if FAST else 0.001,
+               penalty=None, random_state=0)
 
 # The early-stopped model: patience of `patience` epochs, best weights restored.
 stopped = RegularizedMLPClassifier(early_stopping=True, n_iter_no_change=patience, max_iter=budget, **network)
@@ -70,7 +77,7 @@ results = {
     f"last epoch before stopping ({stop})": last_epoch,
     f"no early stopping ({full.n_iter_} epochs)": full,
 }
-print(f"stopped after epoch {stop} (patience {patience}), restored epoch {best}: "
+print(f"stopped after epoch {stop} of a {budget}-epoch budget (patience {patience}), restored epoch {best}: "
       f"validation loss {-stopped.best_validation_score_:.3f}")
 print(f"{'model':<42} {'test acc':>8} {'test log-loss':>13}")
 scores = {}
@@ -79,18 +86,20 @@ for name, model in results.items():
     print(f"{name:<42} {scores[name][0]:>8.3f} {scores[name][1]:>13.3f}")
 
 fig, (ax_curves, ax_scores) = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1.4, 1]})
-epoch = np.arange(1, budget + 1)
-ax_curves.plot(epoch, curves.loss_curve_, color="tab:blue", label="training loss")
-ax_curves.plot(epoch, curves.validation_loss_curve_, color="tab:orange", label="validation loss")
-ax_curves.axvspan(stop, budget, color="gray", alpha=0.15, label=f"after early stopping stopped (epoch {stop})")
-ax_curves.axvline(best, color="black", ls="--", lw=1)
-ax_curves.plot(best, stopped.validation_loss_curve_[best - 1], "*", color="black", ms=14,
-               label=f"best epoch {best}: weights restored")
-ax_curves.set_yscale("log")
-ax_curves.set_xlabel("epoch")
-ax_curves.set_ylabel("log-loss (log scale)")
-ax_curves.set_title("Loss curves of a run allowed to continue")
-ax_curves.legend(fontsize=9)
+# The run that continued, faded, under the early-stopped model's own curves and kept epoch. The two
+# share their first `stop` epochs, so the solid curves lie exactly on the faded ones.
+continued = TrainingCurveDisplay.from_estimator(curves, ax=ax_curves, log_scale=True)
+for line in continued.lines_.values():
+    line.set(alpha=0.45, ls=":", label=f"{line.get_label()}, had training continued")
+display = TrainingCurveDisplay.from_estimator(stopped, ax=ax_curves, log_scale=True)
+handles = [display.lines_["training"], display.lines_["validation"], *display.best_lines_,
+           *continued.lines_.values()]
+if stop < budget:  # shade (and list) the epochs early stopping saved only when there are some
+    handles.append(display.ax_.axvspan(stop, budget, color="gray", alpha=0.15,
+                                       label=f"epochs saved: stopped after epoch {stop}"))
+display.ax_.set_ylabel("log-loss (log scale)")
+display.ax_.set_title("Loss curves: early stopping, and a run allowed to continue")
+display.ax_.legend(handles=handles, fontsize=9)
 
 names = list(scores)
 positions = np.arange(len(names))

@@ -3,6 +3,10 @@
 Every ``examples/*.py`` runs in its fast mode (``SKREG_EXAMPLES_FAST=1``) in a subprocess that
 writes its figure to a temporary directory. The scripts are started together and awaited once, so
 the whole module costs about as long as the slowest script, not the sum of all of them.
+
+Beyond running, each fast mode must still show its point: the checks below read it off the numbers
+the script prints (a stop before the budget, inputs switched off, ...), and no script may print the
+same warning twice.
 """
 
 import os
@@ -88,3 +92,81 @@ def test_readme_quick_start_runs(capsys):
     accuracy = re.search(r"test accuracy: ([0-9.]+)", printed)
     if accuracy:  # the block as written today prints it; breast cancer is easy
         assert float(accuracy.group(1)) > 0.9
+
+
+# ``path/to/file.py:66: UserWarning: message``: what ``warnings`` writes to stderr, the location aside.
+WARNING_LINE = re.compile(r"^.*?:\d+: (\w*Warning): (.*)$", re.M)
+
+
+@pytest.mark.parametrize("script", EXAMPLES, ids=lambda path: path.name)
+def test_example_prints_no_warning_twice(script, example_runs):
+    _, _, stderr, _ = example_runs[script.name]
+    warnings = WARNING_LINE.findall(stderr)
+    repeated = sorted({f"{category}: {message}" for category, message in warnings
+                       if warnings.count((category, message)) > 1})
+    assert not repeated, f"{script.name} printed the same warning more than once: {repeated}"
+
+
+def numbers(pattern: str, stdout: str) -> tuple:
+    """The groups of ``pattern``'s first match in ``stdout``, as numbers."""
+    match = re.search(pattern, stdout, re.M)
+    assert match, f"no line matching {pattern!r} in:\n{stdout}"
+    return tuple(float(group) for group in match.groups())
+
+
+def early_stopping_stops_early(stdout):
+    stop, budget = numbers(r"stopped after epoch (\d+) of a (\d+)-epoch budget", stdout)
+    (best,) = numbers(r"restored epoch (\d+)", stdout)
+    assert best < stop < budget, "early stopping did not stop before its budget, or kept its last epoch"
+
+
+def l1_switches_inputs_off(stdout):
+    l2_off, _ = numbers(r"^alpha=\S+ L2: .*?(\d+) of (\d+) inputs switched off", stdout)
+    l1_off, n_inputs = numbers(r"^alpha=\S+ L1: .*?(\d+) of (\d+) inputs switched off", stdout)
+    assert l1_off > 0, f"L1 switched off none of the {n_inputs:.0f} inputs"
+    assert l2_off == 0, "L2 should only shrink the weights, never zero a whole input"
+
+
+def dropout_closes_the_gap(stdout):
+    # Table rows: dropout, best val loss, at epoch, final train, final val, final gap.
+    (epochs,) = numbers(r"(\d+) epochs$", stdout)
+    rows = [tuple(map(float, row)) for row in re.findall(r"^\s*([0-9.]+)" + r"\s+(-?[0-9.]+)" * 5 + r"$", stdout, re.M)]
+    assert len(rows) >= 2, f"no dropout table in:\n{stdout}"
+    no_dropout = rows[0]
+    assert no_dropout[0] == 0.0 and no_dropout[2] < epochs and no_dropout[4] > 1.1 * no_dropout[1], \
+        "without dropout the validation loss should climb well above its best"
+    gaps = [row[5] for row in rows]
+    assert gaps == sorted(gaps, reverse=True) and gaps[0] > gaps[-1], f"gaps {gaps} do not close with dropout"
+
+
+def jackknife_covers_its_target(stdout):
+    (jackknife,) = numbers(r"jackknife\+-after-bootstrap interval: ([0-9.]+)%", stdout)
+    (percentile,) = numbers(r"percentile band of the members: +([0-9.]+)%", stdout)
+    assert 85 <= jackknife <= 95, f"the 90% interval covered {jackknife}% of new observations"
+    assert percentile < jackknife, "the percentile band should hold fewer new observations than the interval"
+
+
+def l1_has_exact_zeros(stdout):
+    (zeros,) = numbers(r"^skreg L1 \(alpha=1\)(?:\s+[0-9.]+){3}\s+([0-9.]+)%", stdout)
+    assert zeros > 0, "L1 left no weight exactly 0.0"
+
+
+# What each fast mode must show, read off its printed output (plot_tuning's point is its table).
+POINTS = {
+    "plot_early_stopping.py": early_stopping_stops_early,
+    "plot_penalties.py": l1_switches_inputs_off,
+    "plot_dropout.py": dropout_closes_the_gap,
+    "plot_ensembles.py": jackknife_covers_its_target,
+    "quickstart.py": l1_has_exact_zeros,
+}
+
+
+def test_every_point_names_an_example():
+    assert set(POINTS) <= {script.name for script in EXAMPLES}
+
+
+@pytest.mark.parametrize("name", sorted(POINTS))
+def test_fast_mode_shows_its_point(name, example_runs):
+    process, stdout, stderr, _ = example_runs[name]
+    assert process.returncode == 0, f"{name} exited with {process.returncode}:\n{stderr[-3000:]}"
+    POINTS[name](stdout)
