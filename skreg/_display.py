@@ -127,13 +127,16 @@ class TrainingCurveDisplay:
                       metric=metric, estimator_name=type(network).__name__)
         return display.plot(ax=ax, **kwargs)
 
-    def plot(self, ax=None, *, log_scale=False):
+    def plot(self, ax=None, *, name=None, log_scale=False):
         """Draw the curves.
 
         Parameters
         ----------
         ax : matplotlib Axes, default=None
             Where to draw; a new figure when None.
+        name : str, default=None
+            Prefix of the curves' legend labels, to tell several displays
+            drawn on one Axes apart.
         log_scale : bool, default=False
             Logarithmic y axis (for losses spanning orders of magnitude).
 
@@ -149,25 +152,27 @@ class TrainingCurveDisplay:
         colors = {"training": "tab:blue", "validation": "tab:orange"}
         self.member_lines_ = []
         for member in self.members:
-            for name, curve in member.items():
+            for which, curve in member.items():
                 if curve is not None:
-                    self.member_lines_ += ax.plot(_epochs(curve), curve, color=colors[name], lw=0.6, alpha=0.35)
+                    self.member_lines_ += ax.plot(_epochs(curve), curve, color=colors[which], lw=0.6, alpha=0.35)
         self.lines_ = {}
         quantity = "loss" if self.metric == "loss" else "score"
         labels = {"training": f"training {quantity}", "validation": f"validation {quantity}"}
         if self.members:
-            labels = {name: f"{label} (mean over members)" for name, label in labels.items()}
-        for name in ("training", "validation"):
-            curve = getattr(self, name)
+            labels = {curve: f"{label} (mean over members)" for curve, label in labels.items()}
+        if name:
+            labels = {curve: f"{name}: {label}" for curve, label in labels.items()}
+        for which in ("training", "validation"):
+            curve = getattr(self, which)
             if curve is not None:
-                (self.lines_[name],) = ax.plot(_epochs(curve), curve, color=colors[name], lw=2, label=labels[name])
+                (self.lines_[which],) = ax.plot(_epochs(curve), curve, color=colors[which], lw=2, label=labels[which])
         self.best_lines_ = self._mark_best(ax)
         ax.set_xlabel("epoch")
         ax.set_ylabel(quantity if self.metric == "loss" else "validation score (higher is better)")
         if log_scale:
             ax.set_yscale("log")
-        if self.estimator_name:
-            ax.set_title(self.estimator_name)
+        if self.estimator_name and not ax.get_title():
+            ax.set_title(self.estimator_name)  # a title set by the caller stays
         ax.legend()
         self.ax_, self.figure_ = ax, ax.figure
         return self

@@ -109,3 +109,13 @@ def test_importing_skreg_does_not_import_matplotlib():
     code = "import sys, skreg; print('matplotlib' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_two_displays_on_one_axes_keep_apart_by_name(data):
+    _, ax = plt.subplots()
+    ax.set_title("mine")
+    for label, rate in (("no dropout", 0.0), ("dropout 0.5", 0.5)):
+        TrainingCurveDisplay.from_estimator(_fit(data, dropout=rate), ax=ax, name=label)
+    labels = [text.get_text() for text in ax.get_legend().texts]
+    assert labels == ["no dropout: training loss", "dropout 0.5: training loss"]
+    assert ax.get_title() == "mine"
