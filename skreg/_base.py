@@ -47,8 +47,8 @@ from skreg._version import __version__
 
 # Rows per chunk of out-of-bag bookkeeping: the members' outputs on a chunk stay bounded.
 OUT_OF_BAG_CHUNK_ROWS = 4096
-# The final objective evaluates groups of members whose row weights and outputs on all rows take at most
-# a quarter of X's size (and this much, on small data), so the fit's bookkeeping stays a fraction of X.
+# The final objective and the validation losses evaluate groups of members whose row weights and outputs on
+# all rows take at most a quarter of X's size (and this much, on small data): a fraction of X, whatever m.
 OBJECTIVE_GROUP_MIN_BYTES = 2**22
 
 
@@ -855,9 +855,9 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             self.__dict__.pop(name, None)  # from an earlier fit with other settings
         if not self.bootstrap:
             return
-        self._in_bag = self._in_bag_mask(data.member_rows, data.Y.shape[0]) if in_bag is None else in_bag
-        in_bag = self._in_bag
-        oob_mean, n_out = self._out_of_bag_outputs(data.X, in_bag)
+        # Made here, after training, unless out-of-bag early stopping needed it before.
+        self._in_bag = in_bag if in_bag is not None else self._in_bag_mask(data.member_rows, data.Y.shape[0])
+        oob_mean, n_out = self._out_of_bag_outputs(data.X, self._in_bag)
         self._set_out_of_bag(oob_mean, n_out, data.Y, y)
 
     @staticmethod

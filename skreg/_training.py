@@ -105,7 +105,7 @@ class TrainingData:
         m, n_draws = self.member_rows.shape
         chunk = max(1, GATHER_CHUNK_ENTRIES // max(n_draws, 1))
         return np.concatenate([self.sample_weight[self.member_rows[first : first + chunk]].sum(axis=1, dtype=np.float64)
-                               for first in range(0, m, chunk)] or [np.zeros(0)])
+                               for first in range(0, m, chunk)])
 
 
 def row_index_dtype(n_rows: int):
