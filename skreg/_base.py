@@ -1105,9 +1105,9 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             self.__dict__.pop(name, None)  # from an earlier fit with other settings
         if not self.bootstrap:
             return
-        self._in_bag = self._in_bag_mask(data.member_rows, data.Y.shape[0]) if in_bag is None else in_bag
-        in_bag = self._in_bag
-        oob_mean, n_out = self._out_of_bag_outputs(data.X, in_bag)
+        # Made here, after training, unless out-of-bag early stopping needed it before.
+        self._in_bag = in_bag if in_bag is not None else self._in_bag_mask(data.member_rows, data.Y.shape[0])
+        oob_mean, n_out = self._out_of_bag_outputs(data.X, self._in_bag)
         self._set_out_of_bag(oob_mean, n_out, data.Y, y)
 
     @staticmethod

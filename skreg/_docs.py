@@ -257,4 +257,5 @@ coefs_ : list of ndarray
 
     estimators_samples_ : list of ndarray
         The training row indices each member trained on (with repeats for
-        bootstrap draws)."""
+        bootstrap draws), int32 below 2**31 rows; without bootstrap,
+        read-only views of one shared array."""

@@ -106,7 +106,7 @@ class TrainingData:
         m, n_draws = self.member_rows.shape
         chunk = max(1, GATHER_CHUNK_ENTRIES // max(n_draws, 1))
         return np.concatenate([self.sample_weight[self.member_rows[first : first + chunk]].sum(axis=1, dtype=np.float64)
-                               for first in range(0, m, chunk)] or [np.zeros(0)])
+                               for first in range(0, m, chunk)])
 
 
 def row_index_dtype(n_rows: int):
@@ -1097,8 +1097,8 @@ def blas_threads_for(flops_per_product: float):
 
 
 
-# The final objective evaluates groups of members whose row weights and outputs on all rows take at most
-# a quarter of X's size (and this much, on small data), so the fit's bookkeeping stays a fraction of X.
+# The final objective and the validation losses evaluate groups of members whose row weights and outputs on
+# all rows take at most a quarter of X's size (and this much, on small data): a fraction of X, whatever m.
 OBJECTIVE_GROUP_MIN_BYTES = 2**22
 
 
