@@ -1,12 +1,11 @@
 """Ensembles: members, bootstrap rows, out-of-bag estimates, spreads and intervals, parallel fits, meta-estimators."""
 
 import concurrent.futures
+import inspect
 import math
-import os
 import re
 import signal
 import threading
-import time
 import warnings
 
 import joblib
@@ -539,7 +538,7 @@ def test_verbose_lines_of_groups_side_by_side_name_their_members(regression, cap
     assert len(lines) == 6
 
 
-def test_ctrl_c_while_waiting_for_the_other_groups(regression, monkeypatch):
+def test_ctrl_c_while_waiting_for_the_other_groups(regression, monkeypatch, ctrl_c_raises):
     """SIGINT after the main thread has trained its own group and waits for the others: they stop, the fit ends well."""
     X, y = regression
     params = {**SMALL, "n_estimators": 2, "max_iter": 200}
@@ -555,7 +554,7 @@ def test_ctrl_c_while_waiting_for_the_other_groups(regression, monkeypatch):
     def run_epoch(*args, **kwargs):
         if threading.current_thread() is not threading.main_thread() and not main_done.is_set():
             assert main_done.wait(timeout=60)
-            _send_ctrl_c()
+            _send_ctrl_c(_stop_argument(original_epoch, args, kwargs))
         return original_epoch(*args, **kwargs)
 
     monkeypatch.setattr(skreg._training, "train_members", train_members)
@@ -572,11 +571,16 @@ def test_ctrl_c_while_waiting_for_the_other_groups(regression, monkeypatch):
 def test_an_lbfgs_group_stops_inside_its_optimisation_when_another_is_interrupted(regression, monkeypatch):
     X, y = regression
     original = skreg._training._lbfgs_member
+    helper_started = threading.Event()
 
     def lbfgs_member(*args, **kwargs):
         if threading.current_thread() is threading.main_thread():
+            # Interrupted once the other group has begun its member (before that, it would not begin it at all).
+            assert helper_started.wait(timeout=60)
             raise KeyboardInterrupt
-        time.sleep(0.5)  # the main thread's group is interrupted meanwhile
+        helper_started.set()
+        # It optimises once the main thread's group has been interrupted and has told the others.
+        assert _stop_argument(original, args, kwargs).wait(timeout=60)
         return original(*args, **kwargs)
 
     monkeypatch.setattr(skreg._training, "_lbfgs_member", lbfgs_member)
@@ -602,7 +606,7 @@ def test_groups_side_by_side_train_on_one_blas_thread_each(regression, monkeypat
     assert seen == [{1}] * 4
 
 
-def test_ctrl_c_while_starting_the_other_groups(regression, monkeypatch):
+def test_ctrl_c_while_starting_the_other_groups(regression, monkeypatch, ctrl_c_raises):
     """A SIGINT that comes while a helper thread starts stops every group, as one during training does."""
     X, y = regression
     params = {**SMALL, "n_estimators": 2, "max_iter": 200}
@@ -610,7 +614,7 @@ def test_ctrl_c_while_starting_the_other_groups(regression, monkeypatch):
 
     def start(thread):
         real_start(thread)
-        os.kill(os.getpid(), signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)  # in the main thread: handled before raise_signal returns
 
     monkeypatch.setattr(threading.Thread, "start", start)
     with threadpool_limits(limits=2), pytest.warns(UserWarning, match="interrupted"):
@@ -619,7 +623,7 @@ def test_ctrl_c_while_starting_the_other_groups(regression, monkeypatch):
     # The main thread never trained; the helper, already running when the signal came, stopped soon after.
     assert model.estimators_[0].n_iter_ == 0 and model.estimators_[1].n_iter_ < params["max_iter"]
     _assert_members_stopped_at_epoch_boundaries(model, X, y, params, monkeypatch)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the fit restored it
 
 
 def test_a_helper_that_cannot_start_fails_the_fit_cleanly(regression, monkeypatch):
@@ -713,7 +717,10 @@ def test_side_by_side_groups_follow_the_blas_budget_and_the_main_thread():
 
 
 def _interrupt_on_call(monkeypatch, name, call, action=None):
-    """Make ``skreg._training.<name>`` interrupt on its ``call``-th call (counted over all threads)."""
+    """Make ``skreg._training.<name>`` interrupt on its ``call``-th call (counted over all threads).
+
+    It raises KeyboardInterrupt, or calls ``action(stop)`` with the call's ``stop`` argument.
+    """
     original = getattr(skreg._training, name)
     lock, calls = threading.Lock(), []
 
@@ -724,16 +731,25 @@ def _interrupt_on_call(monkeypatch, name, call, action=None):
         if now:
             if action is None:
                 raise KeyboardInterrupt
-            action()
+            action(_stop_argument(original, args, kwargs))
         return original(*args, **kwargs)
 
     monkeypatch.setattr(skreg._training, name, wrapper)
 
 
-def _send_ctrl_c():
-    """SIGINT to this process, as Ctrl-C in a terminal; then give the main thread time to act on it."""
-    os.kill(os.getpid(), signal.SIGINT)
-    time.sleep(0.5)
+def _stop_argument(function, args, kwargs):
+    """The ``stop`` event a call ``function(*args, **kwargs)`` of the training layer was given."""
+    return inspect.signature(function).bind(*args, **kwargs).arguments["stop"]
+
+
+def _send_ctrl_c(stop):
+    """SIGINT, as Ctrl-C in a terminal; returns once the main thread has handled it, which sets ``stop``.
+
+    Raised in this thread, the signal is pending before ``raise_signal`` returns; the main thread runs
+    Python's handler at its next instruction (at once, if this is the main thread).
+    """
+    signal.raise_signal(signal.SIGINT)
+    assert stop.wait(timeout=60), "the main thread did not act on SIGINT"
 
 
 def _assert_members_stopped_at_epoch_boundaries(model, X, y, params, monkeypatch):
@@ -759,7 +775,8 @@ def _raise_keyboard_interrupt(*args, **kwargs):
 
 
 @pytest.mark.parametrize("how", ["inside-a-group", "ctrl-c"])
-def test_interrupting_groups_side_by_side_stops_them_all_at_epoch_boundaries(how, regression, monkeypatch):
+def test_interrupting_groups_side_by_side_stops_them_all_at_epoch_boundaries(how, regression, monkeypatch,
+                                                                             ctrl_c_raises):
     """An interruption in one group, or a SIGINT to the process, stops every group and keeps usable weights.
 
     With ``ctrl-c`` a group sends SIGINT to the process while it trains; the main thread, waiting on
@@ -778,12 +795,16 @@ def test_interrupting_groups_side_by_side_stops_them_all_at_epoch_boundaries(how
 
 def test_n_jobs_on_a_dask_cluster(regression):
     distributed = pytest.importorskip("distributed")
+    import dask
+
     X, y = regression
     params = {**SMALL, **PARALLEL_CONFIGS["adam-bootstrap-early-stopping"], "oob_score": False}
     serial = RegularizedMLPRegressor(**params, n_jobs=1).fit(X, y)
+    # A loaded machine can take longer than dask's default 30 s to start a cluster and connect to it.
     with (
+        dask.config.set({"distributed.comm.timeouts.connect": "300s", "distributed.comm.timeouts.tcp": "300s"}),
         distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
-        distributed.Client(cluster),
+        distributed.Client(cluster, timeout="300s"),
         joblib.parallel_backend("dask"),
     ):
         on_dask = RegularizedMLPRegressor(**params, n_jobs=2).fit(X, y)

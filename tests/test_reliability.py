@@ -17,7 +17,6 @@ import os
 import pickle
 import re
 import signal
-import time
 import tracemalloc
 import warnings
 from collections import Counter
@@ -552,7 +551,8 @@ def test_keyboard_interrupt_during_lbfgs_keeps_finite_weights(data, monkeypatch,
 
 
 @pytest.mark.parametrize("n_estimators", [1, 3])
-def test_ctrl_c_outside_a_step_stops_the_fit_at_the_next_step(data, n_estimators, monkeypatch, one_group):
+def test_ctrl_c_outside_a_step_stops_the_fit_at_the_next_step(data, n_estimators, monkeypatch, one_group,
+                                                             ctrl_c_raises):
     """SIGINT while epoch 3 is validated: its bookkeeping completes, and the fit stops at epoch 4's first step.
 
     An interruption landing inside the per-epoch bookkeeping left curves of different lengths behind.
@@ -566,8 +566,7 @@ def test_ctrl_c_outside_a_step_stops_the_fit_at_the_next_step(data, n_estimators
     def ctrl_c_on_third_call(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.2)  # the signal is handled here, mid-bookkeeping
+            signal.raise_signal(signal.SIGINT)  # one group, in the main thread: handled here, mid-bookkeeping
         return original(*args, **kwargs)
 
     monkeypatch.setattr(skreg._training, "record_validation", ctrl_c_on_third_call)
@@ -582,7 +581,7 @@ def test_ctrl_c_outside_a_step_stops_the_fit_at_the_next_step(data, n_estimators
 
 
 @pytest.mark.parametrize("n_estimators", [1, 4])
-def test_ctrl_c_after_the_last_step_is_reported_as_an_interruption(data, n_estimators, monkeypatch):
+def test_ctrl_c_after_the_last_step_is_reported_as_an_interruption(data, n_estimators, monkeypatch, ctrl_c_raises):
     """SIGINT during the last epoch's validation: the fit is complete, and says it was interrupted (only)."""
     params = {**SMALL, "early_stopping": True, "n_iter_no_change": 50, "max_iter": 3, "n_estimators": n_estimators}
     X, y = data["X"], data["regression"]
@@ -592,8 +591,9 @@ def test_ctrl_c_after_the_last_step_is_reported_as_an_interruption(data, n_estim
     def ctrl_c_on_the_last_call(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3 * min(n_estimators, 2):  # the last epoch of the last group (1 group, or 2 side by side)
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.2)
+            # Pending in this thread before raise_signal returns; the main thread handles it at its next
+            # instruction, which comes before it merges the groups (it waits for this one to finish).
+            signal.raise_signal(signal.SIGINT)
         return original(*args, **kwargs)
 
     monkeypatch.setattr(skreg._training, "record_validation", ctrl_c_on_the_last_call)
@@ -607,7 +607,7 @@ def test_ctrl_c_after_the_last_step_is_reported_as_an_interruption(data, n_estim
 
 
 def test_ctrl_c_during_lbfgs_keeps_the_current_iterate_and_names_the_members_not_reached(data, monkeypatch,
-                                                                                         one_group):
+                                                                                         one_group, ctrl_c_raises):
     """SIGINT in member 1's optimisation: member 0 is fitted, member 1 keeps its iterate, member 2 its start."""
     params = {**SMALL, "solver": "lbfgs", "max_iter": 200, "tol": 0.0, "n_estimators": 3, "bootstrap": True}
     X, y = data["X"], data["regression"]
@@ -617,8 +617,7 @@ def test_ctrl_c_during_lbfgs_keeps_the_current_iterate_and_names_the_members_not
     def counting_evaluations(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == calls["ctrl_c_at"]:
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.2)
+            signal.raise_signal(signal.SIGINT)  # one group, in the main thread: handled before this returns
         return original(*args, **kwargs)
 
     monkeypatch.setattr(skreg._training, "objective_and_gradient", counting_evaluations)
