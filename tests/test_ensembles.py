@@ -483,9 +483,9 @@ def spy_on_groups(monkeypatch):
     calls = []
     original = skreg._base.train_side_by_side
 
-    def spy(groups, config, incremental):
+    def spy(groups, *args):
         calls.append([group[1].n_members for group in groups])
-        return original(groups, config, incremental)
+        return original(groups, *args)
 
     monkeypatch.setattr(skreg._base, "train_side_by_side", spy)
     return calls
