@@ -1,8 +1,10 @@
 """Ensembles: members, bootstrap rows, out-of-bag estimates, spreads and intervals, parallel fits, meta-estimators."""
 
 import concurrent.futures
+import contextlib
 import inspect
 import math
+import os
 import re
 import signal
 import threading
@@ -791,6 +793,101 @@ def test_interrupting_groups_side_by_side_stops_them_all_at_epoch_boundaries(how
     monkeypatch.undo()
     assert np.isfinite(model.predict(X)).all()
     _assert_members_stopped_at_epoch_boundaries(model, X, y, params, monkeypatch)
+
+
+# --------------------------------------------------------------------------
+# Ctrl-C with n_jobs: the members trained in workers keep their epochs
+# --------------------------------------------------------------------------
+
+def test_ctrl_c_with_n_jobs_keeps_each_chunks_complete_epochs(regression, monkeypatch, ctrl_c_raises):
+    """SIGINT while chunks of members train in joblib's threads: each chunk stops at its next step, and keeps it.
+
+    The first chunk to start its 4th epoch sends the signal and waits until the main thread has acted on it,
+    so its members end with exactly 3 epochs; the other chunk stops wherever the request finds it.
+    """
+    X, y = regression
+    params = {**SMALL, "n_estimators": 4, "max_iter": 200}
+    original = skreg._training.run_epoch
+    epochs, sent = threading.local(), threading.Lock()
+
+    def run_epoch(*args, **kwargs):
+        epochs.started = getattr(epochs, "started", 0) + 1
+        if epochs.started == 4 and sent.acquire(blocking=False):
+            _send_ctrl_c(_stop_argument(original, args, kwargs))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(skreg._training, "run_epoch", run_epoch)
+    with joblib.parallel_backend("threading"), pytest.warns(UserWarning, match="interrupted"):
+        model = RegularizedMLPRegressor(**params, n_jobs=2).fit(X, y)
+    monkeypatch.undo()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    epochs_trained = [member.n_iter_ for member in model.estimators_]
+    assert epochs_trained[:2] == [3, 3] or epochs_trained[2:] == [3, 3], epochs_trained
+    assert np.isfinite(model.predict(X)).all()
+    _assert_members_stopped_at_epoch_boundaries(model, X, y, params, monkeypatch)
+
+
+def test_ctrl_c_reaches_the_members_training_in_worker_processes(regression, monkeypatch, ctrl_c_raises, tmp_path):
+    """SIGINT to the parent while loky worker processes train: they stop at their next step and send their state.
+
+    A worker sends the signal from its validation of epoch 3 (a scoring callable, which runs in the worker).
+    """
+    X, y = regression
+    parent, sent = os.getpid(), tmp_path / "sent"
+
+    def score_and_interrupt_once(estimator, X_val, y_val):
+        calls = score_and_interrupt_once.calls = getattr(score_and_interrupt_once, "calls", 0) + 1
+        if calls == 3 and os.getpid() != parent:
+            with contextlib.suppress(FileExistsError):
+                sent.touch(exist_ok=False)  # one worker only: the parent gets a single SIGINT
+                os.kill(parent, signal.SIGINT)
+        return r2_score(y_val, estimator.predict(X_val))
+
+    params = {**SMALL, "n_estimators": 2, "max_iter": 3000, "scoring": score_and_interrupt_once}
+    X_val, y_val = X[:20], y[:20]
+    with pytest.warns(UserWarning, match="interrupted"):
+        model = RegularizedMLPRegressor(**params, n_jobs=2).fit(X, y, X_val=X_val, y_val=y_val)
+    assert sent.exists() and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    epochs_trained = [member.n_iter_ for member in model.estimators_]
+    assert max(epochs_trained) >= 3 and max(epochs_trained) < params["max_iter"], epochs_trained
+    assert np.isfinite(model.predict(X)).all()
+    for k, member in enumerate(model.estimators_):
+        assert len(member.loss_curve_) == len(member.validation_scores_) == member.n_iter_
+        reference = RegularizedMLPRegressor(**{**params, "scoring": "r2", "max_iter": max(member.n_iter_, 1)})
+        reference.fit(X, y, X_val=X_val, y_val=y_val)
+        if member.n_iter_ > 0:
+            for left, right in zip(_weights(member), _weights(reference.estimators_[k]), strict=True):
+                assert_array_equal(left, right)
+
+
+class _InterruptedParallel:
+    """Stands in for joblib's Parallel where a KeyboardInterrupt reaches joblib (a user's SIGINT handler raised)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __call__(self, tasks):
+        list(tasks)
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_that_reaches_joblib_says_the_workers_state_was_lost(regression, monkeypatch):
+    """joblib stops its workers on a KeyboardInterrupt: the fit keeps the initial weights and says so."""
+    import skreg._base
+
+    X, y = regression
+    params = {**SMALL, "n_estimators": 4, "bootstrap": True}
+    monkeypatch.setattr(skreg._base, "Parallel", _InterruptedParallel)
+    with pytest.warns(UserWarning, match="the workers' state was lost"):
+        model = RegularizedMLPRegressor(**params, n_jobs=2).fit(X, y)
+    monkeypatch.undo()
+    assert [member.n_iter_ for member in model.estimators_] == [0] * 4 and model.loss_curve_ == []
+    assert np.isfinite(model.predict(X)).all()
+    with monkeypatch.context() as patch, pytest.warns(UserWarning, match="interrupted"):
+        patch.setattr(skreg._training, "run_epoch", _raise_keyboard_interrupt)
+        initial = RegularizedMLPRegressor(**params).fit(X, y)  # interrupted before its first epoch
+    for left, right in zip(_weights(model), _weights(initial), strict=True):
+        assert_array_equal(left, right)
 
 
 def test_n_jobs_on_a_dask_cluster(regression):
