@@ -32,8 +32,8 @@ from skreg._training import (
     StopSignal,
     TrainConfig,
     TrainingData,
-    _ctrl_c_sets,
     concatenate_states,
+    ctrl_c_sets,
     new_state,
     penalised_loss,
     side_by_side_groups,
@@ -411,7 +411,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         stop = StopSignal()
         # From here a Ctrl-C stops the training at its next step, and once the training is done it only
         # marks the fit interrupted: the bookkeeping below completes, and the model is kept.
-        with _ctrl_c_sets(stop):
+        with ctrl_c_sets(stop):
             trained = self._train(data, state, config, validation, incremental, parallel=not continuing, stop=stop)
             workers_lost = trained is None
             state = state if workers_lost else trained

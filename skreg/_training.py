@@ -810,13 +810,13 @@ def train_members(data: TrainingData, state: TrainingState, config: TrainConfig,
     it on a chunk of members.
 
     A Ctrl-C sets ``stop`` (a new one if none is given) instead of raising
-    KeyboardInterrupt, when no caller has already arranged it (``_ctrl_c_sets``,
+    KeyboardInterrupt, when no caller has already arranged it (``ctrl_c_sets``,
     in the main thread, of this process: a parent's or a joblib worker's):
     training stops at the next step, never halfway through an epoch's
     bookkeeping (curves, validation, stopping record).
     """
     stop = StopSignal() if stop is None else stop
-    with _ctrl_c_sets(stop):
+    with ctrl_c_sets(stop):
         if config.solver == "lbfgs":
             state = fit_lbfgs(data, state, config, stop)
         else:
@@ -889,7 +889,7 @@ def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = Fa
             finished[index].set()
 
     waiting_for = []
-    with _blas_controller().limit(limits=1), _ctrl_c_sets(stop):
+    with _blas_controller().limit(limits=1), ctrl_c_sets(stop):
         try:
             for index in range(1, len(groups)):
                 # Waited for from before start(): start() may be interrupted after the thread runs.
@@ -993,7 +993,7 @@ def _stop_signal_from(path: str | None, is_set: bool) -> StopSignal:
 
 
 @contextlib.contextmanager
-def _ctrl_c_sets(stop: threading.Event):
+def ctrl_c_sets(stop: threading.Event):
     """While members train, Ctrl-C sets ``stop`` instead of raising KeyboardInterrupt.
 
     Every group, the main thread's included, then stops at its next step as
@@ -1016,7 +1016,7 @@ def _ctrl_c_sets(stop: threading.Event):
 def _wait_interruptibly(finished: list, stop: threading.Event) -> None:
     """Wait until every event in ``finished`` is set, in short slices; a KeyboardInterrupt meanwhile sets ``stop``.
 
-    Short slices let the main thread run the Ctrl-C handler (``_ctrl_c_sets``)
+    Short slices let the main thread run the Ctrl-C handler (``ctrl_c_sets``)
     while it waits, even when the signal landed on another thread. Events,
     not ``Thread.join``: an interrupted ``join`` can mark a running thread as
     finished (CPython issue 90882).
