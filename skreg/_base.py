@@ -32,9 +32,11 @@ from skreg._penalties import penalty_mix
 from skreg._random import member_generators, root_entropy, stream_seed
 from skreg._training import (
     OBJECTIVE_GROUP_MIN_BYTES,
+    StopSignal,
     TrainConfig,
     TrainingData,
     concatenate_states,
+    ctrl_c_sets,
     input_nbytes,
     new_state,
     noise_free_objective,
@@ -597,18 +599,41 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         if validation and self.scoring is not None:
             self._check_scoring_before_training(config, validation, state.params, explicit=X_val is not None)
         epochs_before = state.n_iter.copy()
-        state = self._train(data, state, config, validation, incremental, parallel=not continuing)
+        stop = StopSignal()
+        # From here a Ctrl-C stops the training at its next step, and once the training is done it only
+        # marks the fit interrupted: the bookkeeping below completes, and the model is kept.
+        with ctrl_c_sets(stop):
+            trained = self._train(data, state, config, validation, incremental, parallel=not continuing, stop=stop)
+            workers_lost = trained is None
+            state = state if workers_lost else trained
+            record = (state, initial_params, config, data, y, in_bag, entropy, summarised, incremental,
+                      X_val is not None, epochs_before)
+            before = dict(self.__dict__)
+            try:
+                self._record_fit(*record)
+            except KeyboardInterrupt:
+                # Interrupted anyway (a SIGINT handler of the user's raised): training is done, so record it
+                # all the same, from the attributes as they were.
+                stop.set()
+                self.__dict__.clear()
+                self.__dict__.update(before)
+                self._record_fit(*record)
+        state.interrupted |= stop.is_set()
+        self._warn_about(state, incremental, workers_lost)
+        return self
+
+    def _record_fit(self, state, initial_params, config: TrainConfig, data: TrainingData, y, in_bag, entropy: int,
+                    summarised: int, incremental: bool, explicit_validation: bool, epochs_before) -> None:
+        """Set the fitted attributes from the trained ``state``; may run twice (see ``_fit_unguarded``)."""
         objective = self._fall_back_where_non_finite(state, initial_params, config, data)
         epochs_run = state.n_iter - epochs_before
         self._entropy = entropy
         self._fitted_optimizer_settings = self._optimizer_settings(config)
         if not incremental:
-            self._fitted_monitor = self._monitor_settings(explicit_validation=X_val is not None)
+            self._fitted_monitor = self._monitor_settings(explicit_validation=explicit_validation)
         self._set_fitted_attributes(state, config, objective, summarised, epochs_run)
         with np.errstate(all="ignore"):  # out-of-bag outputs of members that fell back may still overflow
             self._set_ensemble_attributes(state, data, y, in_bag, objective, summarised, epochs_run)
-        self._warn_about(state, incremental)
-        return self
 
     def _check_memory(self, config: TrainConfig, n_train_rows: int, dtype) -> None:
         """Refuse, before allocating anything, a fit that needs more memory than is available.
@@ -629,31 +654,44 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             )
 
     def _train(self, data: TrainingData, state, config: TrainConfig, validation, incremental: bool,
-               parallel: bool):
+               parallel: bool, stop: StopSignal):
         """Train all members, in chunks over joblib workers when ``n_jobs`` asks for it.
 
         Members draw from their own random streams, so the result depends
         neither on ``n_jobs`` nor on how a chunk is split further (see
         ``_train_chunk``). A warm-started or incremental fit continues in this
         process, as one group.
+
+        Setting ``stop`` (Ctrl-C) stops every member at its next step, in
+        worker processes too, which send back what they trained. Returns
+        None if a KeyboardInterrupt reached joblib itself (a SIGINT handler
+        of the user's, which Ctrl-C raises through): joblib then stops its
+        workers and their state is lost; ``state`` is untouched (the workers
+        trained copies).
         """
         members = np.arange(state.n_members)
         if not parallel:
             with self._blas_threads_of_a_group():
-                return train_members(data, state, config, self._validator(config, validation, members), incremental)
+                return train_members(data, state, config, self._validator(config, validation, members), incremental,
+                                     stop)
         n_chunks = min(effective_n_jobs(self.n_jobs), state.n_members)
         if n_chunks <= 1:
-            return self._train_chunk(data, state, config, validation, incremental, members)
+            return self._train_chunk(data, state, config, validation, incremental, members, stop)
         chunks = np.array_split(members, n_chunks)
-        states = Parallel(n_jobs=n_chunks)(
-            delayed(self._train_chunk)(data.subset(chunk), state.subset(chunk), config, validation, incremental,
-                                       chunk)
-            for chunk in chunks
-        )
+        with stop.shared_with_workers():
+            try:
+                states = Parallel(n_jobs=n_chunks)(
+                    delayed(self._train_chunk)(data.subset(chunk), state.subset(chunk), config, validation,
+                                               incremental, chunk, stop)
+                    for chunk in chunks
+                )
+            except KeyboardInterrupt:
+                stop.set()  # workers that joblib cannot stop (threads) stop at their next step
+                return None
         return concatenate_states(states, validated=bool(validation))
 
     def _train_chunk(self, data: TrainingData, state, config: TrainConfig, validation, incremental: bool,
-                     members: np.ndarray):
+                     members: np.ndarray, stop: StopSignal):
         """Train a fresh chunk of ``members``, in groups side by side when this process has the cores for it.
 
         Each group is still trained as one batched ensemble.
@@ -663,13 +701,13 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             label = _members_label(members) if len(members) < self.n_estimators else ""
             with self._blas_threads_of_a_group():
                 return train_members(data, state, config, self._validator(config, validation, members),
-                                     incremental, label=label)
+                                     incremental, stop, label=label)
         groups = np.array_split(np.arange(state.n_members), n_groups)
         return train_side_by_side(
             [(data.subset(group), state.subset(group), self._validator(config, validation, members[group]),
               _members_label(members[group]))
              for group in groups],
-            config, incremental,
+            config, incremental, stop,
         )
 
     def _blas_threads_of_a_group(self):
@@ -1033,7 +1071,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             )
         return objective
 
-    def _warn_about(self, state, incremental: bool) -> None:
+    def _warn_about(self, state, incremental: bool, workers_lost: bool = False) -> None:
         if state.diverged.any():
             warnings.warn(
                 f"Training diverged (non-finite loss) for {int(state.diverged.sum())} of {state.n_members} "
@@ -1048,7 +1086,11 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
                     f"scoring={self.scoring!r} was NaN on {source} in every epoch for {int(never_scored.sum())} of "
                     f"{state.n_members} network(s): early stopping had no best epoch to restore for them, and kept "
                     "their last weights.", UserWarning, stacklevel=3)
-        if state.interrupted:
+        if workers_lost:
+            warnings.warn(f"Training interrupted by the user while the members trained in n_jobs={self.n_jobs} "
+                          "joblib workers, and the workers' state was lost (the interruption reached joblib, "
+                          "which stopped them): every member keeps its initial weights.", UserWarning, stacklevel=3)
+        elif state.interrupted:
             warnings.warn("Training interrupted by the user; the last complete epoch's (or best) weights "
                           "were kept.", UserWarning, stacklevel=3)
         failures = getattr(state, "solver_failures", {})

@@ -8,7 +8,10 @@ calls (``warm_start`` and ``partial_fit`` continue it).
 import contextlib
 import copy
 import functools
+import mmap
+import os
 import signal
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -638,9 +641,8 @@ def record_validation(state: TrainingState, validate) -> None:
 def pad_validation_curves(state: TrainingState, n_epochs: int) -> None:
     """Give the epochs up to ``n_epochs`` that had no validation set NaN validation entries."""
     missing = np.full(state.n_members, np.nan)
-    while len(state.validation_loss_curve) < n_epochs:
-        state.validation_loss_curve.append(missing)
-        state.validation_score_curve.append(missing)
+    state.validation_loss_curve += [missing] * (n_epochs - len(state.validation_loss_curve))
+    state.validation_score_curve += [missing] * (n_epochs - len(state.validation_score_curve))
 
 
 @dataclass
@@ -713,19 +715,41 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
     parts, part_members = [], []
     live, members, guard = state, np.arange(state.n_members), FiniteGuard(state.params)
     epochs_left = max_epochs
-    while True:
-        if live.n_members > 1 and live.stopped.any() and not live.stopped.all():
-            leaving, staying = np.flatnonzero(live.stopped), np.flatnonzero(~live.stopped)
-            parts.append(live.subset(leaving))
-            part_members.append(members[leaving])
-            members, live, guard = members[staying], live.subset(staying), guard.subset(staying)
-        if epochs_left == 0 or live.stopped.all() or live.interrupted:
-            break
-        epochs_left -= _run_epochs(data.subset(members), live, config, _validator_for(validate, members, state),
-                                   epochs_left, check_stopping, stop, guard, progress)
-    for part, part_indices in zip(parts, part_members, strict=True):
-        _wait_frozen(part, len(live.loss_curve), _validator_for(validate, part_indices, state))
-    state = _in_member_order(parts + [live], part_members + [members])
+    try:
+        while True:
+            if live.n_members > 1 and live.stopped.any() and not live.stopped.all():
+                leaving, staying = np.flatnonzero(live.stopped), np.flatnonzero(~live.stopped)
+                # One assignment: an interruption finds the members all in the batch, or apart.
+                parts, part_members, members, live, guard = (
+                    parts + [live.subset(leaving)], part_members + [members[leaving]], members[staying],
+                    live.subset(staying), guard.subset(staying))
+            if epochs_left == 0 or live.stopped.all() or live.interrupted:
+                break
+            epochs_left -= _run_epochs(data.subset(members), live, config, _validator_for(validate, members, state),
+                                       epochs_left, check_stopping, stop, guard, progress)
+    except KeyboardInterrupt:
+        # Between two epochs (each is recorded whole or not at all): the members stop as they are.
+        live.interrupted = True
+        if stop is not None:
+            stop.set()
+    state, cut_short = _even_if_interrupted(_rejoin, parts, part_members, live, members, validate, state, config)
+    if cut_short:
+        state.interrupted, state.reached_max_iter = True, False
+        if stop is not None:
+            stop.set()
+    return state
+
+
+def _rejoin(parts: list, part_members: list, live: TrainingState, members: np.ndarray, validate,
+            group_state: TrainingState, config: TrainConfig) -> TrainingState:
+    """The group's state from its members apart (``parts``) and those still in the batch (``live``).
+
+    Changes none of the states it is given (so it can run again), except
+    that ``live``, when no member left the batch, is the result itself.
+    """
+    waited = [_wait_frozen(part, len(live.loss_curve), _validator_for(validate, part_indices, group_state))
+              for part, part_indices in zip(parts, part_members, strict=True)]
+    state = _in_member_order(waited + [live], part_members + [members])
     state.reached_max_iter = not state.stopped.all() and not state.interrupted
     if validate is not None and config.early_stopping and state.best_params is not None:
         # A diverged member needs its best epoch back most of all: its last finite weights can be huge. Only
@@ -737,28 +761,46 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
     return state
 
 
-def _wait_frozen(part: TrainingState, n_epochs: int, validate) -> None:
-    """Record the epochs up to ``n_epochs`` that the members of ``part`` waited, frozen, apart from the batch.
+def _even_if_interrupted(finish, *args) -> tuple:
+    """``(finish(*args), False)``, or, if a KeyboardInterrupt cut ``finish`` short, ``(finish(*args), True)``.
+
+    For the steps that put together work already done (the states of
+    groups, the fitted attributes), which must not change what they read:
+    run again, they start from the same inputs, and the work is kept. A
+    second interruption propagates.
+    """
+    try:
+        return finish(*args), False
+    except KeyboardInterrupt:
+        return finish(*args), True
+
+
+def _wait_frozen(part: TrainingState, n_epochs: int, validate) -> TrainingState:
+    """``part`` with the epochs up to ``n_epochs`` that its members waited, frozen, apart from the batch.
 
     As if they had waited in it: the loss curve repeats standing values, and
     the validation curves get the frozen weights validated on this fit's
     validation rows (NaN without). A member may have stopped before this
     fit's first epoch, so its last entry can come from an earlier fit.
+    Returns a copy with new curves; ``part`` itself is unchanged.
     """
     waited = n_epochs - len(part.loss_curve)
     if waited <= 0:
-        return
+        return part
+    frozen = copy.copy(part)
     validated_before = len(part.loss_curve)
-    part.loss_curve = _pad_curve(part.loss_curve, part.n_members, n_epochs)
-    part.active_history = _pad_activity(part.active_history, part.n_members, n_epochs)
+    frozen.loss_curve = _pad_curve(part.loss_curve, part.n_members, n_epochs)
+    frozen.active_history = _pad_activity(part.active_history, part.n_members, n_epochs)
     if validate is None and not part.validation_loss_curve:
-        return
-    pad_validation_curves(part, validated_before)
+        return frozen
     missing = np.full(part.n_members, np.nan)
     with np.errstate(all="ignore"):
         val_loss, val_score = validate(part.params) if validate is not None else (missing, missing)
-    part.validation_loss_curve += [val_loss] * waited
-    part.validation_score_curve += [val_score] * waited
+    frozen.validation_loss_curve = (_pad_curve(part.validation_loss_curve, part.n_members, validated_before, missing)
+                                    + [val_loss] * waited)
+    frozen.validation_score_curve = (_pad_curve(part.validation_score_curve, part.n_members, validated_before,
+                                                missing) + [val_score] * waited)
+    return frozen
 
 
 def _validator_for(validate, members: np.ndarray, group_state: TrainingState):
@@ -781,15 +823,14 @@ def _run_epochs(data: TrainingData, state: TrainingState, config: TrainConfig, v
     stop_on_validation = validate is not None and config.early_stopping
     params = state.params
     workspace = Workspace(config, data, params, min(config.batch_size, data.member_rows.shape[1]))
-    last_epoch_params = params.copy()
     total_weight = data.total_weight
     epochs_run = 0
+    start = EpochStart(state)
     try:
         while epochs_run < max_epochs and not state.stopped.any():
             active = ~state.stopped
             with np.errstate(over="ignore", invalid="ignore"):
                 data_loss = run_epoch(data, state, config, workspace, guard, stop)
-            epochs_run += 1
             state.n_iter += active
             with np.errstate(over="ignore", invalid="ignore"):
                 state.loss_curve.append(penalised_loss(data_loss, params, config, total_weight))
@@ -803,16 +844,52 @@ def _run_epochs(data: TrainingData, state: TrainingState, config: TrainConfig, v
             if check_stopping:
                 scores = watched_scores(data, state, config, stop_on_validation)
                 update_stopping(state, config, scores, active, keep_best=stop_on_validation)
-            np.copyto(last_epoch_params, params)
+            # The epoch is recorded whole: from here on an interruption keeps it.
+            start, epochs_run = EpochStart(state), epochs_run + 1
             if config.verbose:
                 report_epoch(state, active, progress)
     except KeyboardInterrupt:
-        # An interrupted epoch may have left a step half-done: go back to its start.
-        params[:] = last_epoch_params
+        # Cut short in a step or in its bookkeeping, the epoch is undone: weights, curves, counters.
+        start.restore(state)
         state.interrupted = True
         if stop is not None:
             stop.set()
     return epochs_run
+
+
+class EpochStart:
+    """What an epoch changes in a ``TrainingState``, as it was before the epoch; ``restore`` puts it back.
+
+    An interruption can land in a step (leaving it half done) or anywhere in
+    the epoch's bookkeeping (the loss appended but not the validation, the
+    patience counted but not the best weights...). Going back to the start
+    leaves the members exactly as after their last complete epoch, with the
+    curves and counters of exactly those epochs. The optimizer's moments and
+    the random streams are not rewound: a warm start after an interruption
+    continues from where the steps left them.
+    """
+
+    CURVES = ("loss_curve", "active_history", "validation_loss_curve", "validation_score_curve")
+
+    def __init__(self, state: TrainingState):
+        self.params = state.params.copy()
+        self.n_iter, self.stopped, self.diverged = state.n_iter.copy(), state.stopped.copy(), state.diverged.copy()
+        self.samples_seen = state.samples_seen
+        self.lengths = [len(getattr(state, name)) for name in self.CURVES]
+        self.best_params = None if state.best_params is None else state.best_params.copy()
+        self.tracker = None
+        if state.tracker is not None:
+            self.tracker = copy.copy(state.tracker)
+            for name in ("best_score", "best_epoch", "count"):
+                setattr(self.tracker, name, getattr(state.tracker, name).copy())
+
+    def restore(self, state: TrainingState) -> None:
+        state.params[:] = self.params  # in place: the workspace and the caller hold this array
+        state.n_iter, state.stopped, state.diverged = self.n_iter, self.stopped, self.diverged
+        state.samples_seen = self.samples_seen
+        for name, length in zip(self.CURVES, self.lengths, strict=True):
+            del getattr(state, name)[length:]
+        state.best_params, state.tracker = self.best_params, self.tracker
 
 
 def train_members(data: TrainingData, state: TrainingState, config: TrainConfig, validate=None,
@@ -822,20 +899,21 @@ def train_members(data: TrainingData, state: TrainingState, config: TrainConfig,
     A module-level function so that parallel workers (joblib, dask) can run
     it on a chunk of members.
 
-    Without a ``stop`` event (one group, trained alone), a Ctrl-C from the
-    main thread sets one: training stops at the next step, never halfway
-    through an epoch's bookkeeping (curves, validation, stopping record).
+    A Ctrl-C sets ``stop`` (a new one if none is given) instead of raising
+    KeyboardInterrupt, when no caller has already arranged it (``ctrl_c_sets``,
+    in the main thread, of this process: a parent's or a joblib worker's):
+    training stops at the next step, never halfway through an epoch's
+    bookkeeping (curves, validation, stopping record).
     """
-    if stop is None:
-        stop = threading.Event()
-        with _ctrl_c_sets(stop):
-            state = train_members(data, state, config, validate, incremental, stop, label)
-        state.interrupted |= stop.is_set()  # Ctrl-C after the last step: nothing to undo, but it was pressed
-        return state
-    if config.solver == "lbfgs":
-        return fit_lbfgs(data, state, config, stop)
-    return fit_stochastic(data, state, config, validate, max_epochs=1 if incremental else None,
-                          check_stopping=not incremental, stop=stop, label=label)
+    stop = StopSignal() if stop is None else stop
+    with ctrl_c_sets(stop):
+        if config.solver == "lbfgs":
+            state = fit_lbfgs(data, state, config, stop)
+        else:
+            state = fit_stochastic(data, state, config, validate, max_epochs=1 if incremental else None,
+                                   check_stopping=not incremental, stop=stop, label=label)
+    state.interrupted |= stop.is_set()  # Ctrl-C after the last step: nothing to undo, but it was pressed
+    return state
 
 
 # --------------------------------------------------------------------------
@@ -876,7 +954,8 @@ def one_blas_thread_per_group():
         yield
 
 
-def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = False) -> TrainingState:
+def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = False,
+                       stop: threading.Event | None = None) -> TrainingState:
     """Train groups of members at once, one thread per group, each on one BLAS thread.
 
     An ensemble member's matrix products are small (a batch of a few hundred
@@ -895,12 +974,16 @@ def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = Fa
         ``(data, state, validate, label)`` per group of fresh members, as
         ``train_members`` takes them.
 
+    stop : threading.Event, optional
+        Set, it stops every group at its next step (a new one if not given);
+        an interruption in any group sets it.
+
     Returns
     -------
     TrainingState
         The groups' states concatenated in order.
     """
-    stop = threading.Event()
+    stop = StopSignal() if stop is None else stop
     outcomes = [None] * len(groups)
     finished = [threading.Event() for _ in groups]
 
@@ -915,7 +998,7 @@ def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = Fa
             finished[index].set()
 
     waiting_for = []
-    with _blas_controller().limit(limits=1), _ctrl_c_sets(stop):
+    with _blas_controller().limit(limits=1), ctrl_c_sets(stop):
         try:
             for index in range(1, len(groups)):
                 # Waited for from before start(): start() may be interrupted after the thread runs.
@@ -930,8 +1013,9 @@ def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = Fa
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
-    merged = concatenate_states(outcomes, validated=groups[0][2] is not None)
-    merged.interrupted |= stop.is_set()  # Ctrl-C after every group's last step: nothing to undo, but it was pressed
+    merged, cut_short = _even_if_interrupted(concatenate_states, outcomes, groups[0][2] is not None)
+    # Also a Ctrl-C after every group's last step: nothing to undo, but it was pressed.
+    merged.interrupted |= cut_short or stop.is_set()
     return merged
 
 
@@ -944,8 +1028,81 @@ def _start_thread(target, index: int, finished: threading.Event) -> None:
         raise
 
 
+class StopSignal(threading.Event):
+    """A request to stop training, seen by every group of members at its next step, in threads or processes.
+
+    An event within a process. While ``shared_with_workers()`` is active it
+    is also kept in a one-byte memory-mapped file, which the copies pickled
+    into joblib's worker processes on this machine open and read as cheaply
+    as an event: a Ctrl-C in the parent then stops the members training
+    there at their next step, and the workers send back what they trained;
+    an interruption in a worker stops the others too. A copy that cannot
+    open the file (a worker on another machine) sees only the interruptions
+    of its own process.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._path = None
+        self._shared = None
+
+    def is_set(self) -> bool:
+        if super().is_set():
+            return True
+        shared = self._shared
+        try:
+            if shared is None or not shared[0]:
+                return False
+        except ValueError:  # closed meanwhile: the fit it was shared for is over
+            return False
+        super().set()
+        return True
+
+    def set(self) -> None:
+        super().set()
+        shared = self._shared
+        if shared is not None:
+            with contextlib.suppress(ValueError):
+                shared[0] = 1
+
+    @contextlib.contextmanager
+    def shared_with_workers(self):
+        """Keep the signal in a file that copies in other processes (``pickle``) read and write."""
+        descriptor, path = tempfile.mkstemp(prefix="skreg-stop-")
+        try:
+            os.write(descriptor, b"\x01" if self.is_set() else b"\x00")
+            self._shared, self._path = mmap.mmap(descriptor, 1), path
+            yield self
+        finally:
+            self.is_set()  # a worker's request becomes this event's
+            shared, self._shared, self._path = self._shared, None, None
+            if shared is not None:
+                shared.close()
+            os.close(descriptor)
+            with contextlib.suppress(OSError):
+                os.remove(path)
+
+    def __reduce__(self):
+        return _stop_signal_from, (self._path, self.is_set())
+
+
+def _stop_signal_from(path: str | None, is_set: bool) -> StopSignal:
+    """A ``StopSignal`` unpickled in another process: shared through ``path`` if this machine has it."""
+    stop = StopSignal()
+    if path is not None:
+        try:
+            with open(path, "r+b") as file:
+                stop._shared = mmap.mmap(file.fileno(), 1)
+            stop._path = path
+        except (OSError, ValueError):
+            pass  # another machine: only this process's own interruptions stop it
+    if is_set:
+        stop.set()
+    return stop
+
+
 @contextlib.contextmanager
-def _ctrl_c_sets(stop: threading.Event):
+def ctrl_c_sets(stop: threading.Event):
     """While members train, Ctrl-C sets ``stop`` instead of raising KeyboardInterrupt.
 
     Every group, the main thread's included, then stops at its next step as
@@ -968,7 +1125,7 @@ def _ctrl_c_sets(stop: threading.Event):
 def _wait_interruptibly(finished: list, stop: threading.Event) -> None:
     """Wait until every event in ``finished`` is set, in short slices; a KeyboardInterrupt meanwhile sets ``stop``.
 
-    Short slices let the main thread run the Ctrl-C handler (``_ctrl_c_sets``)
+    Short slices let the main thread run the Ctrl-C handler (``ctrl_c_sets``)
     while it waits, even when the signal landed on another thread. Events,
     not ``Thread.join``: an interrupted ``join`` can mark a running thread as
     finished (CPython issue 90882).
@@ -1166,13 +1323,14 @@ def _fit_lbfgs_members(data: TrainingData, state: TrainingState, config: TrainCo
                 state.solver_failures.update({j: "not reached: interrupted before its turn, it keeps its "
                                                  "weights" for j in range(k, state.n_members)})
                 break
-            row, n_iter, curves[k], result = _lbfgs_member(data, config, state.params[k], weight, weight.sum(), stop)
+            row, n_iter, curve, result = _lbfgs_member(data, config, state.params[k], weight, weight.sum(), stop)
             if not np.all(np.isfinite(row)):
                 state.diverged[k] = True
-                curves[k] = []
                 continue
-            state.params[k] = row
-            state.n_iter[k] += n_iter  # a warm start counts on, as loss_curve does
+            # Member k's result in assignments with no call between (an interruption keeps all or none of it);
+            # a warm start counts on, as loss_curve does.
+            curves[k], state.params[k] = curve, row
+            state.n_iter[k] += n_iter
             state.reached_max_iter |= result.status == 1
             if stop is not None and stop.is_set():
                 state.interrupted = True
@@ -1183,10 +1341,21 @@ def _fit_lbfgs_members(data: TrainingData, state: TrainingState, config: TrainCo
         state.interrupted = True
         if stop is not None:
             stop.set()
+    _, cut_short = _even_if_interrupted(_record_lbfgs_curves, state, curves, len(state.loss_curve))
+    if cut_short:
+        state.interrupted = True
+        if stop is not None:
+            stop.set()
+    return state
+
+
+def _record_lbfgs_curves(state: TrainingState, curves: list, recorded: int) -> None:
+    """Append each member's L-BFGS iterations to the ``recorded`` epochs of the curves, padded to the longest."""
+    loss_curve, active_history = [], []
     for iteration in range(max(len(curve) for curve in curves)):
-        state.loss_curve.append(np.array([curve[min(iteration, len(curve) - 1)] if curve else np.nan
-                                          for curve in curves]))
-        state.active_history.append(np.array([iteration < len(curve) for curve in curves]))
+        loss_curve.append(np.array([curve[min(iteration, len(curve) - 1)] if curve else np.nan for curve in curves]))
+        active_history.append(np.array([iteration < len(curve) for curve in curves]))
+    state.loss_curve, state.active_history = (state.loss_curve[:recorded] + loss_curve,
+                                              state.active_history[:recorded] + active_history)
     if state.validation_loss_curve:
         pad_validation_curves(state, len(state.loss_curve))
-    return state

@@ -11,13 +11,14 @@ Environment variables (all optional):
 
 import concurrent.futures
 import contextlib
+import functools
 import gc
 import math
 import os
 import pickle
 import re
 import signal
-import time
+import threading
 import tracemalloc
 import warnings
 from collections import Counter
@@ -560,7 +561,8 @@ def test_keyboard_interrupt_during_lbfgs_keeps_finite_weights(data, monkeypatch,
 
 
 @pytest.mark.parametrize("n_estimators", [1, 3])
-def test_ctrl_c_outside_a_step_stops_the_fit_at_the_next_step(data, n_estimators, monkeypatch, one_group):
+def test_ctrl_c_outside_a_step_stops_the_fit_at_the_next_step(data, n_estimators, monkeypatch, one_group,
+                                                             ctrl_c_raises):
     """SIGINT while epoch 3 is validated: its bookkeeping completes, and the fit stops at epoch 4's first step.
 
     An interruption landing inside the per-epoch bookkeeping left curves of different lengths behind.
@@ -574,8 +576,7 @@ def test_ctrl_c_outside_a_step_stops_the_fit_at_the_next_step(data, n_estimators
     def ctrl_c_on_third_call(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.2)  # the signal is handled here, mid-bookkeeping
+            signal.raise_signal(signal.SIGINT)  # one group, in the main thread: handled here, mid-bookkeeping
         return original(*args, **kwargs)
 
     monkeypatch.setattr(skreg._training, "record_validation", ctrl_c_on_third_call)
@@ -590,7 +591,7 @@ def test_ctrl_c_outside_a_step_stops_the_fit_at_the_next_step(data, n_estimators
 
 
 @pytest.mark.parametrize("n_estimators", [1, 4])
-def test_ctrl_c_after_the_last_step_is_reported_as_an_interruption(data, n_estimators, monkeypatch):
+def test_ctrl_c_after_the_last_step_is_reported_as_an_interruption(data, n_estimators, monkeypatch, ctrl_c_raises):
     """SIGINT during the last epoch's validation: the fit is complete, and says it was interrupted (only)."""
     params = {**SMALL, "early_stopping": True, "n_iter_no_change": 50, "max_iter": 3, "n_estimators": n_estimators}
     X, y = data["X"], data["regression"]
@@ -600,8 +601,9 @@ def test_ctrl_c_after_the_last_step_is_reported_as_an_interruption(data, n_estim
     def ctrl_c_on_the_last_call(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3 * min(n_estimators, 2):  # the last epoch of the last group (1 group, or 2 side by side)
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.2)
+            # Pending in this thread before raise_signal returns; the main thread handles it at its next
+            # instruction, which comes before it merges the groups (it waits for this one to finish).
+            signal.raise_signal(signal.SIGINT)
         return original(*args, **kwargs)
 
     monkeypatch.setattr(skreg._training, "record_validation", ctrl_c_on_the_last_call)
@@ -615,7 +617,7 @@ def test_ctrl_c_after_the_last_step_is_reported_as_an_interruption(data, n_estim
 
 
 def test_ctrl_c_during_lbfgs_keeps_the_current_iterate_and_names_the_members_not_reached(data, monkeypatch,
-                                                                                         one_group):
+                                                                                         one_group, ctrl_c_raises):
     """SIGINT in member 1's optimisation: member 0 is fitted, member 1 keeps its iterate, member 2 its start."""
     params = {**SMALL, "solver": "lbfgs", "max_iter": 200, "tol": 0.0, "n_estimators": 3, "bootstrap": True}
     X, y = data["X"], data["regression"]
@@ -625,8 +627,7 @@ def test_ctrl_c_during_lbfgs_keeps_the_current_iterate_and_names_the_members_not
     def counting_evaluations(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == calls["ctrl_c_at"]:
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.2)
+            signal.raise_signal(signal.SIGINT)  # one group, in the main thread: handled before this returns
         return original(*args, **kwargs)
 
     monkeypatch.setattr(skreg._training, "objective_and_gradient", counting_evaluations)
@@ -667,6 +668,182 @@ def test_keyboard_interrupt_with_early_stopping_keeps_the_best_weights(data, n_e
     if n_estimators == 1:
         best_epoch_fit = RegularizedMLPRegressor(**{**params, "max_iter": best[0]}).fit(X, y)
         _assert_same_weights(estimator, best_epoch_fit)
+
+
+@pytest.mark.parametrize("during", ["_fall_back_where_non_finite", "_set_ensemble_attributes"])
+@pytest.mark.parametrize("n_estimators", [1, 3])
+def test_ctrl_c_after_the_training_loop_keeps_the_finished_fit(data, n_estimators, during, monkeypatch,
+                                                                ctrl_c_raises):
+    """SIGINT while the fitted attributes are computed (final objective, out-of-bag estimates): the fit is kept.
+
+    Training is done; the bookkeeping completes and the model is the uninterrupted one, said to be interrupted.
+    """
+    params = {**SMALL, "max_iter": 5, "n_estimators": n_estimators, "bootstrap": n_estimators > 1,
+              "oob_score": n_estimators > 1}
+    X, y = data["X"], data["regression"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = RegularizedMLPRegressor(**params).fit(X, y)
+    original = getattr(skreg._base.BaseRegularizedMLP, during)
+
+    def ctrl_c_first(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)  # in the main thread: handled before this returns
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(skreg._base.BaseRegularizedMLP, during, ctrl_c_first)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = RegularizedMLPRegressor(**params).fit(X, y)
+    messages = [str(warning.message) for warning in caught]
+    assert any("interrupted" in message for message in messages), messages
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    _assert_same_weights(model, reference)
+    assert model.n_iter_ == reference.n_iter_ and model.loss_ == reference.loss_
+    if n_estimators > 1:
+        assert model.oob_score_ == reference.oob_score_
+
+
+# KeyboardInterrupt injected at every call of every bookkeeping function: what a Ctrl-C is when the process
+# has a SIGINT handler of its own that raises (asyncio, a user's), which skreg does not replace.
+INJECTION_SCENARIOS = {
+    # Members stop at epochs 10, 5 and 4: they leave the batch and wait apart, validated on their out-of-bag rows.
+    "one-group": ({"n_estimators": 3, "bootstrap": True, "early_stopping": True, "n_iter_no_change": 2,
+                   "max_iter": 10, "batch_size": 50, "learning_rate_init": 0.05, "verbose": True}, 1),
+    "side-by-side": ({"n_estimators": 3, "bootstrap": True, "early_stopping": True, "n_iter_no_change": 2,
+                      "max_iter": 10, "batch_size": 50, "learning_rate_init": 0.05}, 2),
+    # Stopping on the training loss (epochs 9 and 10), no validation curves.
+    "no-validation": ({"n_estimators": 2, "solver": "sgd", "n_iter_no_change": 1, "tol": 1e-2, "max_iter": 10,
+                       "batch_size": 50, "learning_rate_init": 0.05}, 1),
+    "lbfgs": ({"n_estimators": 2, "solver": "lbfgs", "max_iter": 15}, 1),
+}
+TRAINING_BOOKKEEPING = ["run_epoch", "epoch_order", "penalised_loss", "check_finite_epoch", "record_validation",
+                        "pad_validation_curves", "update_stopping", "report_epoch", "_validator_for", "_wait_frozen",
+                        "standing_values", "_in_member_order", "concatenate_states", "_rejoin", "_lbfgs_member",
+                        "_record_lbfgs_curves"]
+INJECTED_METHODS = [(skreg._training.ImprovementTracker, "update"), (skreg._training.TrainingState, "subset"),
+           (skreg._training.EpochStart, "__init__"),
+           (skreg._base.BaseRegularizedMLP, "_fall_back_where_non_finite"),
+           (skreg._base.BaseRegularizedMLP, "_set_fitted_attributes"),
+           (skreg._base.BaseRegularizedMLP, "_set_ensemble_attributes")]
+
+
+class _Injector:
+    """Wraps training-layer functions and methods: counts their calls, raises KeyboardInterrupt at one of them."""
+
+    def __init__(self, monkeypatch):
+        self.calls, self.target, self.training_started = Counter(), None, False
+        self.lock = threading.Lock()
+        for name in TRAINING_BOOKKEEPING + ["objective_and_gradient"]:
+            monkeypatch.setattr(skreg._training, name, self._wrap(name, getattr(skreg._training, name)))
+        monkeypatch.setattr(skreg._base, "weighted_mean_loss", self._wrap("weighted_mean_loss",
+                                                                          skreg._base.weighted_mean_loss))
+        for owner, name in INJECTED_METHODS:
+            monkeypatch.setattr(owner, name, self._wrap(f"{owner.__name__}.{name}", getattr(owner, name)))
+
+    def _wrap(self, key, function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            with self.lock:
+                self.calls[key] += 1
+                now = (key, self.calls[key]) == self.target
+                if key in ("run_epoch", "_lbfgs_member"):
+                    self.training_started = True
+                started = self.training_started
+            if now:
+                self.started_before_injection = started
+                raise KeyboardInterrupt
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    def arm(self, key, call):
+        self.calls.clear()
+        self.target, self.training_started, self.started_before_injection = (key, call), False, None
+
+
+def _injection_points(counts: Counter) -> list:
+    """Every call of every function, the many-times-per-epoch ones (objective evaluations, losses) sampled."""
+    points = []
+    for key, n in sorted(counts.items()):
+        calls = range(1, n + 1) if n <= 12 else sorted({1, 2, n // 4, n // 2, 3 * n // 4, n - 1, n})
+        points += [(key, call) for call in calls]
+    return points
+
+
+def _assert_consistent(model, X):
+    """Curves and counters agree, member by member, and every prediction is finite."""
+    members = model.estimators_
+    assert len(model.loss_curve_) == max(len(member.loss_curve_) for member in members)
+    assert model.n_iter_ == len(model.loss_curve_)
+    for member in members:
+        assert member.n_iter_ == len(member.loss_curve_)
+        if model.validation_loss_curve_ is not None:
+            assert len(member.validation_loss_curve_) == len(member.validation_scores_) == member.n_iter_
+    if model.validation_loss_curve_ is not None:
+        assert len(model.validation_loss_curve_) == len(model.validation_scores_) == len(model.loss_curve_)
+    assert np.isfinite(model.predict(X)).all()
+    assert all(np.isfinite(value) for value in model.loss_curve_)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("scenario", INJECTION_SCENARIOS)
+def test_a_keyboard_interrupt_anywhere_in_the_bookkeeping_keeps_curves_and_counters_consistent(
+        data, scenario, monkeypatch, capsys):
+    """Injected at each call of each bookkeeping function, a KeyboardInterrupt leaves a consistent model.
+
+    Once training has begun the fit returns with an "interrupted" warning, each member at the end of one of
+    its epochs (the weights of an uninterrupted fit of that many epochs), with curves of exactly those epochs.
+    Before training begins it propagates, and leaves the estimator unfitted.
+    """
+    params, blas_threads = INJECTION_SCENARIOS[scenario]
+    params = {**SMALL, **params}
+    X, y = data["X"], data["regression"]
+    y_val = data["multi_output"][:40, 0]
+    fit_params = {"X_val": data["X_test"], "y_val": y_val} if scenario == "lbfgs" else {}
+    references = {}
+
+    def after_epochs(k, epochs):
+        """Member ``k`` after ``epochs`` epochs of an uninterrupted fit (0: its initial weights)."""
+        if epochs not in references:
+            with monkeypatch.context() as patch, warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if epochs == 0:
+                    patch.setattr(skreg._training, "run_epoch", _raise_keyboard_interrupt)
+                references[epochs] = RegularizedMLPRegressor(**{**params, "max_iter": max(epochs, 1)}).fit(X, y)
+        return references[epochs].estimators_[k]
+
+    injector = _Injector(monkeypatch)
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            RegularizedMLPRegressor(**params).fit(X, y, **fit_params)
+        points = _injection_points(injector.calls)
+        assert len(points) > 10
+        for key, call in points:
+            injector.arm(key, call)
+            model = RegularizedMLPRegressor(**params)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    model.fit(X, y, **fit_params)
+                except KeyboardInterrupt:
+                    assert not injector.started_before_injection, f"{key} call {call}: the fit was lost"
+                    assert not hasattr(model, "coefs_")
+                    continue
+            where = f"{key} call {call}"
+            assert injector.started_before_injection is not None, f"{where}: not reached"
+            assert any("interrupted" in str(warning.message) for warning in caught), where
+            _assert_consistent(model, X)
+            if params.get("solver") != "lbfgs":
+                for k, member in enumerate(model.estimators_):
+                    reference = after_epochs(k, member.n_iter_)
+                    for W, W_reference in zip(_weights(member), _weights(reference), strict=True):
+                        assert_allclose(W, W_reference, rtol=1e-10, atol=1e-12, err_msg=where)
+    capsys.readouterr()
+
+
+def _raise_keyboard_interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
 
 
 def test_failed_fit_leaves_a_fitted_estimator_unchanged(data):
