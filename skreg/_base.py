@@ -25,7 +25,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from skreg import _memory
 from skreg._losses import OUTPUT_ACTIVATIONS, weighted_mean_loss
-from skreg._network import ParameterLayout, initialize, predict_members
+from skreg._network import ParameterLayout, initialize
 from skreg._objective import NetworkSpec, PenaltySpec
 from skreg._optimizers import Adam
 from skreg._penalties import penalty_mix
@@ -39,7 +39,7 @@ from skreg._training import (
     ctrl_c_sets,
     input_nbytes,
     new_state,
-    noise_free_objective,
+    objective_and_finite_outputs,
     objective_groups,
     one_blas_thread_per_group,
     predict_members_sized,
@@ -152,36 +152,6 @@ def _warn_if_on_another_scale(X, X_val) -> None:
         "Pipeline, X_val does not go through the pipeline's transformers unless it is routed to them: "
         "sklearn.set_config(enable_metadata_routing=True), Pipeline(..., transform_input=['X_val']) and "
         "estimator.set_fit_request(X_val=True, y_val=True).", UserWarning, stacklevel=5)
-def _non_finite_on_unweighted_rows(params: np.ndarray, config: TrainConfig, data: TrainingData) -> np.ndarray:
-    """Members whose output is not finite on a training row that some member gives weight 0.
-
-    A finite objective certifies a member's outputs only on the rows it
-    weighs (a non-finite output makes its loss non-finite); rows of weight 0
-    (zero sample weights, out of bag, the validation split) are predicted
-    too, and must give finite outputs.
-    """
-    weighed_by_all = data.sample_weight > 0
-    held = np.empty_like(weighed_by_all)
-    for rows in data.member_rows:  # one row of flags at a time: the members' weights never exist at once
-        held[:] = False
-        held[rows] = True
-        weighed_by_all &= held
-    return _non_finite_outputs(params, config, data.X, np.flatnonzero(~weighed_by_all))
-
-
-def _non_finite_outputs(params: np.ndarray, config: TrainConfig, X, rows: np.ndarray) -> np.ndarray:
-    """Members whose output is not finite on some of ``rows`` of ``X``, checked in chunks of rows."""
-    bad = np.zeros(params.shape[0], dtype=bool)
-    coefs, intercepts = config.network.layout.views(params)
-    with np.errstate(all="ignore"):
-        for start in range(0, rows.size, OUT_OF_BAG_CHUNK_ROWS):
-            chunk = rows[start : start + OUT_OF_BAG_CHUNK_ROWS]
-            outputs = predict_members(X[chunk], coefs, intercepts, config.network.activation,
-                                      config.network.output_activation)
-            bad |= ~np.isfinite(outputs).all(axis=(1, 2))
-    return bad
-
-
 class _ScoringError(ValueError):
     """A scorer could not score the validation rows (see ``_validation_score``)."""
 
@@ -1048,14 +1018,13 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         the float range), no fit can: raise, as scikit-learn's MLP does,
         rather than return a model whose loss is infinite.
         """
-        objective = noise_free_objective(data, state.params, config)
-        bad = ~np.isfinite(objective) | _non_finite_on_unweighted_rows(state.params, config, data)
+        objective, finite_outputs = objective_and_finite_outputs(data, state.params, config)
+        bad = ~np.isfinite(objective) | ~finite_outputs
         if bad.any():
             state.params[bad] = initial_params[bad]
             state.diverged |= bad
-            objective = noise_free_objective(data, state.params, config)
-            members = np.flatnonzero(bad)
-            still = _non_finite_outputs(state.params[members], config, data.X, np.arange(data.X.shape[0]))
+            objective, finite_outputs = objective_and_finite_outputs(data, state.params, config)
+            still = bad & ~finite_outputs
             if still.any():
                 raise ValueError(
                     f"{NON_FINITE_FIT} The network's output is not finite on the training data (largest |x| "

@@ -559,24 +559,39 @@ def penalised_loss(data_loss: np.ndarray, params: np.ndarray, config: TrainConfi
 
 
 def noise_free_objective(data: TrainingData, params: np.ndarray, config: TrainConfig) -> np.ndarray:
-    """J of each member at ``params`` on its own training rows, without dropout: ``loss_``, shape (m,).
+    """J of each member at ``params`` on its own training rows, without dropout: ``loss_``, shape (m,)."""
+    return objective_and_finite_outputs(data, params, config)[0]
 
-    Evaluated in groups of members (``objective_groups``), so that the
-    members' row weights and outputs on all rows never exist at once.
+
+def objective_and_finite_outputs(data: TrainingData, params: np.ndarray, config: TrainConfig) -> tuple:
+    """``noise_free_objective``, and whether each member's outputs are finite on every row of ``data.X``.
+
+    The rows a member gives weight 0 (zero sample weights, out of bag, the
+    validation split) do not reach its objective, but are predicted all the
+    same: the one forward pass tells both. Evaluated in groups of members
+    (``objective_groups``), so that the members' row weights and outputs on
+    all rows never exist at once.
+
+    Returns
+    -------
+    objective : ndarray of shape (m,)
+    finite_outputs : ndarray of bool, shape (m,)
     """
     network = config.network
     coefs, intercepts = network.layout.views(params)
-    losses, total_weights = [], []
+    losses, total_weights, finite = [], [], []
     for members in objective_groups(params.shape[0], data.Y.shape[0], network.layout.layer_units[-1],
                                     params.dtype, max(input_nbytes(data.X) // 4, OBJECTIVE_GROUP_MIN_BYTES)):
         weight = data.row_weights(members)
         with np.errstate(all="ignore"):
             output = predict_members_sized(data.X, [W[members] for W in coefs], [b[members] for b in intercepts],
                                            network.activation, network.output_activation)
+            finite.append(np.isfinite(output).all(axis=(1, 2)))
             losses.append(weighted_mean_loss(network.loss, data.Y, output, weight))
         total_weights.append(weight.sum(axis=1, dtype=np.float64))
     with np.errstate(all="ignore"):
-        return penalised_loss(np.concatenate(losses), params, config, np.concatenate(total_weights))
+        objective = penalised_loss(np.concatenate(losses), params, config, np.concatenate(total_weights))
+    return objective, np.concatenate(finite)
 
 
 def watched_scores(data: TrainingData, state: TrainingState, config: TrainConfig, on_validation: bool) -> np.ndarray:
