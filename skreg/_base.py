@@ -747,8 +747,14 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             state.best_params = None
 
     def _monitor_settings(self, explicit_validation: bool) -> tuple:
-        """What the stopping rule watches; a warm start that changes it starts the rule afresh."""
-        return (self.early_stopping, self.scoring, explicit_validation, self.validation_fraction)
+        """What the stopping rule watches; a warm start that changes it starts the rule afresh.
+
+        Without validation data it watches the training objective, measured
+        noise-free at the epoch's end when the step has dropout and as the
+        running loss otherwise: switching dropout on or off changes it too.
+        """
+        with_dropout = any(self._dropout_rates(len(self._hidden_sizes())))
+        return (self.early_stopping, self.scoring, explicit_validation, self.validation_fraction, with_dropout)
 
     def _split_validation(self, X, y, Y, sample_weight, entropy, incremental, X_val, y_val, sample_weight_val):
         """Training row indices and the validation set ``(X, Y, weight, y)`` (or ``None``)."""

@@ -202,3 +202,17 @@ def test_multilabel_partial_fit_wants_column_indices_as_classes(regression):
     Y = (X[:, :3] > 0).astype(int)
     with pytest.raises(ValueError, match=r"column indices 0\.\.2"):
         RegularizedMLPClassifier(**SMALL).partial_fit(X, Y, classes=["a", "b", "c"])
+
+
+def test_warm_start_that_turns_on_dropout_restarts_the_stopping_record(regression):
+    """With dropout the rule watches J without dropout, not the running loss: the old record is not comparable.
+
+    One epoch with heavy dropout at a high rate leaves J above the first fit's best running loss; a
+    record kept from the first fit would report that old best as ``best_loss_``.
+    """
+    X, y = regression
+    model = RegularizedMLPRegressor(**{**SMALL, "max_iter": 40, "learning_rate_init": 0.01}).fit(X, y)
+    first_best = model.best_loss_
+    model.set_params(warm_start=True, dropout=0.9, learning_rate_init=0.5, max_iter=1).fit(X, y)
+    assert model.loss_ > first_best  # the premise: this epoch made J worse than the first fit's best
+    assert model.best_loss_ == model.loss_
