@@ -1118,14 +1118,17 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
             self._set_member_best(member, state, k)
             self.estimators_.append(member)
         self.estimators_samples_ = list(data.member_rows)
-        for name in ("_in_bag", "_oob_residuals", "oob_score_", "oob_prediction_", "oob_decision_function_"):
+        for name in ("_in_bag", "_oob_residuals", "_oob_usable", "oob_score_", "oob_prediction_",
+                     "oob_decision_function_"):
             self.__dict__.pop(name, None)  # from an earlier fit with other settings
         if not self.bootstrap:
             return
         # Made here, after training, unless out-of-bag early stopping needed it before.
         self._in_bag = in_bag if in_bag is not None else self._in_bag_mask(data.member_rows, data.Y.shape[0])
         oob_mean, n_out = self._out_of_bag_outputs(data.X, self._in_bag)
-        self._set_out_of_bag(oob_mean, n_out, data.Y, y)
+        # A row of weight 0 counts for nothing, as if dropped: it is in no bag, and no out-of-bag score or
+        # interval residual comes from it.
+        self._set_out_of_bag(oob_mean, np.where(data.sample_weight > 0, n_out, 0), data.Y, y)
 
     @staticmethod
     def _set_member_curves(member, earlier, state, k: int, summarised: int) -> None:
@@ -1178,7 +1181,11 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
 
     @abstractmethod
     def _set_out_of_bag(self, oob_mean, n_out, Y, y) -> None:
-        """Store the out-of-bag estimates (and score, with ``oob_score=True``)."""
+        """Store the out-of-bag estimates (and score, with ``oob_score=True``).
+
+        ``n_out[i]``: how many members row ``i`` was out of bag for, 0 for
+        rows in every bag and for rows of weight 0 (which count for nothing).
+        """
 
     # ------------------------------------------------------------------
     # Prediction

@@ -126,8 +126,11 @@ hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         Whether each member trains on its own bootstrap resample of the rows.
 
     max_samples : int or float, default=None
-        Rows drawn per member when ``bootstrap=True``: all of them (None), a
-        count (int) or a share (float in (0, 1]).
+        Rows drawn per member when ``bootstrap=True``: as many as there are
+        rows of positive weight (None), a count (int) or a share of them
+        (float in (0, 1]). Draws are among the rows of positive weight: a row
+        of ``sample_weight`` 0 counts for nothing, as if dropped, in the
+        members' bags, the out-of-bag score and the intervals.
 
     oob_score : bool, default=False
         Whether to compute out-of-bag estimates and their score

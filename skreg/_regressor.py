@@ -202,6 +202,7 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
     def _set_out_of_bag(self, oob_mean, n_out, Y, y):
         # Residuals of the leave-bag-out means feed the jackknife+-after-bootstrap intervals.
         self._oob_residuals = np.abs(Y - oob_mean)
+        self._oob_usable = n_out > 0
         if not self.oob_score:
             return
         self.oob_prediction_ = self._shape_output(oob_mean)
@@ -306,10 +307,12 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
         if not hasattr(self, "_in_bag"):
             raise ValueError("method='jackknife+ab' needs out-of-bag rows: fit with bootstrap=True "
                              "(and n_estimators >= 2), or use method='percentile'.")
-        usable = ~self._in_bag.all(axis=0)
-        if not usable.all():
+        usable = getattr(self, "_oob_usable", None)  # absent from 0.3 pickles, which counted every row
+        usable = ~self._in_bag.all(axis=0) if usable is None else usable
+        never_out = int((self._in_bag.all(axis=0)).sum())
+        if never_out:
             warnings.warn(
-                f"{int((~usable).sum())} training row(s) were never out of bag and are left out of the "
+                f"{never_out} training row(s) were never out of bag and are left out of the "
                 "interval; raise n_estimators to use every row.", UserWarning, stacklevel=3)
         if not usable.any():
             raise ValueError("No training row was ever out of bag: raise n_estimators.")

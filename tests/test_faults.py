@@ -480,3 +480,33 @@ def test_y_val_with_the_wrong_number_of_outputs_is_named(regression):
     X, y = regression
     with pytest.raises(ValueError, match=r"y_val has 2 output\(s\) but the model was fitted with 1"):
         RegularizedMLPRegressor(**SMALL).fit(X, y, X_val=X[:30], y_val=np.c_[y[:30], y[:30]])
+
+
+@pytest.mark.parametrize("cls", [RegularizedMLPRegressor, RegularizedMLPClassifier])
+def test_rows_of_weight_0_count_for_nothing_out_of_bag(cls):
+    """Weight 0 means dropped: the out-of-bag score and the jackknife+ab intervals are those of the fit without them.
+
+    The rows of weight 0 carry wild targets; they are in no member's bag, so they were out of bag for
+    every member and used to dominate oob_score_ (R² -0.11 against 0.86) and the interval widths (99 against 1.3).
+    """
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 5))
+    y = X[:, 0] + 0.1 * rng.normal(size=300)
+    if cls is RegularizedMLPClassifier:
+        y = (y > 0).astype(int)
+        y[:30] = 1 - y[:30]
+    else:
+        y[:30] = 50.0
+    weight = np.ones(300)
+    weight[:30] = 0
+    params = {"hidden_layer_sizes": (16,), "max_iter": 50, "random_state": 0, "n_estimators": 10, "bootstrap": True,
+              "oob_score": True}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        weighted = cls(**params).fit(X, y, sample_weight=weight)
+        dropped = cls(**params).fit(X[30:], y[30:])
+    assert weighted.oob_score_ == dropped.oob_score_
+    if cls is RegularizedMLPRegressor:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            np.testing.assert_array_equal(weighted.predict_interval(X[30:60]), dropped.predict_interval(X[30:60]))
