@@ -85,13 +85,30 @@ def readme_quick_start() -> str:
     return match.group(1)
 
 
+def readme_block_after(heading: str) -> str:
+    """The first ```python block under a README ``## heading``."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(rf"^## {re.escape(heading)}\n.*?^```python\n(.*?)^```", text, re.S | re.M)
+    assert match, f"README.md has no ```python block under '## {heading}'"
+    return match.group(1)
+
+
 def test_readme_quick_start_runs(capsys):
     code = readme_quick_start()
-    exec(compile(code, str(ROOT / "README.md"), "exec"), {"__name__": "readme_quick_start"})
+    namespace = {"__name__": "readme_quick_start"}
+    exec(compile(code, str(ROOT / "README.md"), "exec"), namespace)
     printed = capsys.readouterr().out
     accuracy = re.search(r"test accuracy: ([0-9.]+)", printed)
     if accuracy:  # the block as written today prints it; breast cancer is easy
         assert float(accuracy.group(1)) > 0.9
+    # The Plots section draws the quick start's fitted pipeline.
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    exec(compile(readme_block_after("Plots"), str(ROOT / "README.md"), "exec"), namespace)
+    import matplotlib.pyplot as plt
+
+    assert plt.gcf().axes and plt.gcf().axes[0].get_lines()
+    plt.close("all")
 
 
 # ``path/to/file.py:66: UserWarning: message``: what ``warnings`` writes to stderr, the location aside.
