@@ -184,9 +184,13 @@ class TrainingCurveDisplay:
         best = np.atleast_1d(self.best_iteration)
         curves = [member["validation"] for member in self.members]
         if best.size > 1 and len(curves) == best.size and all(curve is not None for curve in curves):
-            values = [curve[epoch - 1] for curve, epoch in zip(curves, best, strict=True)]
-            return ax.plot(best, values, "o", color="black", ms=5, label="members' best epochs (weights kept)")
-        epochs = np.unique(best)
+            # A member never scored (best epoch 0) has no epoch to mark.
+            marked = [(epoch, curve[epoch - 1]) for curve, epoch in zip(curves, best, strict=True) if epoch > 0]
+            epochs, values = zip(*marked, strict=True) if marked else ((), ())
+            return ax.plot(epochs, values, "o", color="black", ms=5, label="members' best epochs (weights kept)")
+        epochs = np.unique(best[best > 0])
+        if epochs.size == 0:
+            return []
         label = f"best epoch {epochs[0]} (weights kept)" if epochs.size == 1 else "members' best epochs (kept)"
         return [ax.axvline(epoch, color="black", ls="--", lw=1, label=label if i == 0 else None)
                 for i, epoch in enumerate(epochs)]

@@ -119,3 +119,14 @@ def test_two_displays_on_one_axes_keep_apart_by_name(data):
     labels = [text.get_text() for text in ax.get_legend().texts]
     assert labels == ["no dropout: training loss", "dropout 0.5: training loss"]
     assert ax.get_title() == "mine"
+
+
+def test_a_member_never_scored_gets_no_mark(data):
+    """best_iteration_ 0 (no finite validation score in any epoch) marks nothing, rather than the last epoch."""
+    model = _fit(data, n_estimators=2, bootstrap=True, early_stopping=True, n_iter_no_change=3, max_iter=50)
+    model.best_iteration_ = np.array([0, model.best_iteration_[1]])
+    (dots,) = TrainingCurveDisplay.from_estimator(model).best_lines_
+    assert_array_equal(dots.get_xdata(), [model.best_iteration_[1]])
+    single = _fit(data, early_stopping=True, n_iter_no_change=3, max_iter=50)
+    single.best_iteration_ = 0
+    assert TrainingCurveDisplay.from_estimator(single).best_lines_ == []
