@@ -1,9 +1,25 @@
 """Fixtures shared by several test modules."""
 
+import importlib.util
 import signal
+import sys
 import threading
 
 import pytest
+
+# What the test modules import at their top: skreg's own dependencies and the ``test`` extra's.
+TEST_DEPENDENCIES = {"numpy": "numpy", "scipy": "scipy", "sklearn": "scikit-learn", "joblib": "joblib",
+                     "threadpoolctl": "threadpoolctl", "pandas": "pandas", "hypothesis": "hypothesis",
+                     "skops": "skops"}
+
+
+def pytest_configure(config):
+    """One clear error when the test dependencies are missing, instead of an import error per module."""
+    missing = [package for module, package in TEST_DEPENDENCIES.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        raise pytest.UsageError(
+            f"skreg's tests need {', '.join(missing)}, which this Python ({sys.executable}) lacks. "
+            'Install them as the README says: python -m pip install ".[test]" (in a fresh python -m venv).')
 
 
 @pytest.fixture
