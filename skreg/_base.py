@@ -967,9 +967,10 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         self._layout = layout
         self._training_state = state
         coefs, intercepts = layout.views(state.params)
-        single = state.n_members == 1
-        self.coefs_ = [np.array(W[0] if single else W) for W in coefs]
-        self.intercepts_ = [np.array(b[0, 0] if single else b[:, 0]) for b in intercepts]
+        # Only the attributes' shapes follow scikit-learn's for one network; their values are the stacked arrays'.
+        sklearn_shapes = self.n_estimators == 1
+        self.coefs_ = [np.array(W[0] if sklearn_shapes else W) for W in coefs]
+        self.intercepts_ = [np.array(b[0, 0] if sklearn_shapes else b[:, 0]) for b in intercepts]
         self.n_layers_ = len(layout.layer_units)
         self.n_outputs_ = layout.layer_units[-1]
         self.out_activation_ = config.network.output_activation
@@ -985,7 +986,7 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
                                                         summarised) if recorded else None)
         if self._stopped_on_validation(state):
             self.best_validation_score_ = _mean_over_members(self._best_scores(state))
-            self.best_iteration_ = int(np.max(state.tracker.best_epoch)) if single else state.tracker.best_epoch
+            self.best_iteration_ = int(np.max(state.tracker.best_epoch)) if sklearn_shapes else state.tracker.best_epoch
             self.best_loss_ = None
         else:
             scored = recorded and not np.isnan(self.validation_scores_).all()  # NaN everywhere: no best score

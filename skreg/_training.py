@@ -732,7 +732,7 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
     epochs_left = max_epochs
     try:
         while True:
-            if live.n_members > 1 and live.stopped.any() and not live.stopped.all():
+            if live.stopped.any() and not live.stopped.all():  # some, not all, members stopped: they leave
                 leaving, staying = np.flatnonzero(live.stopped), np.flatnonzero(~live.stopped)
                 # One assignment: an interruption finds the members all in the batch, or apart.
                 parts, part_members, members, live, guard = (
