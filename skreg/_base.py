@@ -24,23 +24,21 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from skreg import _memory
-from skreg._losses import OUTPUT_ACTIVATIONS, weighted_mean_loss
+from skreg._losses import OUTPUT_ACTIVATIONS
 from skreg._network import ParameterLayout, initialize
 from skreg._objective import NetworkSpec, PenaltySpec
 from skreg._optimizers import Adam
 from skreg._penalties import penalty_mix
 from skreg._random import member_generators, root_entropy, stream_seed
 from skreg._training import (
-    OBJECTIVE_GROUP_MIN_BYTES,
     StopSignal,
     TrainConfig,
     TrainingData,
     concatenate_states,
     ctrl_c_sets,
-    input_nbytes,
+    member_losses_in_groups,
     new_state,
     objective_and_finite_outputs,
-    objective_groups,
     one_blas_thread_per_group,
     predict_members_sized,
     row_index_dtype,
@@ -152,6 +150,8 @@ def _warn_if_on_another_scale(X, X_val) -> None:
         "Pipeline, X_val does not go through the pipeline's transformers unless it is routed to them: "
         "sklearn.set_config(enable_metadata_routing=True), Pipeline(..., transform_input=['X_val']) and "
         "estimator.set_fit_request(X_val=True, y_val=True).", UserWarning, stacklevel=5)
+
+
 class _ScoringError(ValueError):
     """A scorer could not score the validation rows (see ``_validation_score``)."""
 
@@ -878,22 +878,17 @@ class BaseRegularizedMLP(BaseEstimator, metaclass=ABCMeta):
         network = config.network
         scorer = None if self.scoring is None else check_scoring(self, scoring=self.scoring)
         group_members = members
-        budget = max(input_nbytes(X_val) // 4, OBJECTIVE_GROUP_MIN_BYTES)
 
         def validate(params, members=None):
             weight_val = group_weight_val
             if members is not None and weight_val.ndim == 2:
                 weight_val = take_members(weight_val, members)
             members_of = group_members if members is None else group_members[members]
-            coefs, intercepts = network.layout.views(params)
-            losses = []
+            def weight_of(group):
+                return weight_val if weight_val.ndim == 1 else weight_val[group]
+
             # In groups of members, as the final objective: all members' outputs on all rows can outgrow X.
-            for group in objective_groups(params.shape[0], Y_val.shape[0], Y_val.shape[1], params.dtype, budget):
-                output = predict_members_sized(X_val, [W[group] for W in coefs], [b[group] for b in intercepts],
-                                          network.activation, network.output_activation)
-                losses.append(weighted_mean_loss(network.loss, Y_val, output,
-                                                 weight_val if weight_val.ndim == 1 else weight_val[group]))
-            loss = np.concatenate(losses)
+            loss, _, _ = member_losses_in_groups(network, params, X_val, Y_val, weight_of)
             if scorer is None:
                 return loss, -loss
             scores = []

@@ -568,30 +568,48 @@ def objective_and_finite_outputs(data: TrainingData, params: np.ndarray, config:
 
     The rows a member gives weight 0 (zero sample weights, out of bag, the
     validation split) do not reach its objective, but are predicted all the
-    same: the one forward pass tells both. Evaluated in groups of members
-    (``objective_groups``), so that the members' row weights and outputs on
-    all rows never exist at once.
+    same: the one forward pass tells both (``member_losses_in_groups``).
 
     Returns
     -------
     objective : ndarray of shape (m,)
     finite_outputs : ndarray of bool, shape (m,)
     """
-    network = config.network
+    losses, finite, total_weight = member_losses_in_groups(config.network, params, data.X, data.Y, data.row_weights)
+    with np.errstate(all="ignore"):
+        objective = penalised_loss(losses, params, config, total_weight)
+    return objective, finite
+
+
+def member_losses_in_groups(network, params: np.ndarray, X, Y: np.ndarray, weight_of) -> tuple:
+    """Each member's weighted mean loss on ``(X, Y)`` without dropout, evaluated in groups of members.
+
+    ``weight_of(group)`` gives the row weights of a group of members (a
+    slice): shared, shape (n,), or per member, shape (len(group), n). The
+    groups (``objective_groups``) keep the members' outputs and weights on
+    all rows to a fraction of X's size, whatever the number of members.
+
+    Returns
+    -------
+    losses : ndarray of shape (m,)
+    finite_outputs : ndarray of bool, shape (m,)
+        Whether each member's outputs are finite on every row of ``X``
+        (rows of weight 0 included).
+    weight_sums : ndarray of shape (m,)
+    """
     coefs, intercepts = network.layout.views(params)
-    losses, total_weights, finite = [], [], []
-    for members in objective_groups(params.shape[0], data.Y.shape[0], network.layout.layer_units[-1],
-                                    params.dtype, max(input_nbytes(data.X) // 4, OBJECTIVE_GROUP_MIN_BYTES)):
-        weight = data.row_weights(members)
+    budget = max(input_nbytes(X) // 4, OBJECTIVE_GROUP_MIN_BYTES)
+    losses, finite, weight_sums = [], [], []
+    for group in objective_groups(params.shape[0], Y.shape[0], network.layout.layer_units[-1], params.dtype, budget):
+        weight = weight_of(group)
         with np.errstate(all="ignore"):
-            output = predict_members_sized(data.X, [W[members] for W in coefs], [b[members] for b in intercepts],
+            output = predict_members_sized(X, [W[group] for W in coefs], [b[group] for b in intercepts],
                                            network.activation, network.output_activation)
             finite.append(np.isfinite(output).all(axis=(1, 2)))
-            losses.append(weighted_mean_loss(network.loss, data.Y, output, weight))
-        total_weights.append(weight.sum(axis=1, dtype=np.float64))
-    with np.errstate(all="ignore"):
-        objective = penalised_loss(np.concatenate(losses), params, config, np.concatenate(total_weights))
-    return objective, np.concatenate(finite)
+            losses.append(weighted_mean_loss(network.loss, Y, output, weight))
+        group_size = output.shape[0]
+        weight_sums.append(np.broadcast_to(np.sum(weight, axis=-1, dtype=np.float64), (group_size,)))
+    return np.concatenate(losses), np.concatenate(finite), np.concatenate(weight_sums)
 
 
 def watched_scores(data: TrainingData, state: TrainingState, config: TrainConfig, on_validation: bool) -> np.ndarray:
@@ -1266,7 +1284,6 @@ def blas_threads_for(flops_per_product: float):
     if flops_per_product >= SINGLE_THREAD_FLOPS or threading.current_thread() is not threading.main_thread():
         return contextlib.nullcontext()
     return _blas_controller().limit(limits=1)
-
 
 
 # The final objective and the validation losses evaluate groups of members whose row weights and outputs on

@@ -735,8 +735,9 @@ class _Injector:
         self.lock = threading.Lock()
         for name in TRAINING_BOOKKEEPING + ["objective_and_gradient"]:
             monkeypatch.setattr(skreg._training, name, self._wrap(name, getattr(skreg._training, name)))
-        monkeypatch.setattr(skreg._base, "weighted_mean_loss", self._wrap("weighted_mean_loss",
-                                                                          skreg._base.weighted_mean_loss))
+        # The losses of the validation sets and of the final objective (member_losses_in_groups).
+        monkeypatch.setattr(skreg._training, "weighted_mean_loss", self._wrap("weighted_mean_loss",
+                                                                              skreg._training.weighted_mean_loss))
         for owner, name in INJECTED_METHODS:
             monkeypatch.setattr(owner, name, self._wrap(f"{owner.__name__}.{name}", getattr(owner, name)))
 
