@@ -50,6 +50,9 @@ autodoc_typehints = "none"  # numpydoc's "Parameters" already give the types
 numpydoc_show_class_members = False  # the class template lists the members instead
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
+# Fail the build when a documented function's parameters and its docstring's disagree (PR01: one
+# undocumented, PR02: one documented that does not exist).
+numpydoc_validation_checks = {"PR01", "PR02"}
 
 # README.md's headings become pages and sections; anchors for links to them.
 myst_heading_anchors = 3
