@@ -83,6 +83,8 @@ html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
 }
+# The README's pages have no sub-pages: no left sidebar, so their wide tables get the room.
+html_sidebars = {page: [] for page in ("index", "getting_started", "user_guide", "how_it_works", "benchmarks")}
 html_static_path = []
 html_show_sourcelink = False
 
