@@ -1,20 +1,23 @@
 """skreg: regularized neural networks as first-class scikit-learn estimators."""
 
-from skreg._classifier import RegularizedMLPClassifier
+from skreg import _compat
 from skreg._display import TrainingCurveDisplay
-from skreg._regressor import RegularizedMLPRegressor
+from skreg._estimators.classifier import RegularizedMLPClassifier
+from skreg._estimators.regressor import RegularizedMLPRegressor
 from skreg._version import __version__
+
+_compat.register_legacy_modules()
 
 # The types ``skops.io.load`` must be told to trust to load any skreg model
 # (numpy, scipy and scikit-learn types are trusted by skops already).
 SKOPS_TRUSTED_TYPES = [
-    "skreg._classifier.RegularizedMLPClassifier",
-    "skreg._regressor.RegularizedMLPRegressor",
+    "skreg._estimators.classifier.RegularizedMLPClassifier",
+    "skreg._estimators.regressor.RegularizedMLPRegressor",
     "skreg._network.ParameterLayout",
     "skreg._optimizers.Adam",
     "skreg._optimizers.SGD",
-    "skreg._training.ImprovementTracker",
-    "skreg._training.TrainingState",
+    "skreg._train.state.TrainingState",
+    "skreg._train.stopping.ImprovementTracker",
 ]
 
 

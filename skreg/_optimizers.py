@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from skreg._compat import migrate_adam_state
+
 
 class SGD:
     """Stochastic gradient descent with (Nesterov) momentum.
@@ -143,12 +145,7 @@ class Adam:
         self._rate = np.zeros((shape[0], 1), dtype=dtype)
 
     def __setstate__(self, state):
-        # Pickles from before the running products (0.3 and older) have only the step count.
-        if "beta_1_power" not in state:
-            state["beta_1_power"] = state["beta_1"] ** state["t"]
-            state["beta_2_power"] = state["beta_2"] ** state["t"]
-            # Their one-member optimizers kept the step rate as a float.
-            state["_rate"] = np.broadcast_to(state["_rate"], state["t"].shape).astype(state["_work"].dtype)
+        migrate_adam_state(state)
         self.__dict__.update(state)
 
     def reset_members(self, members: np.ndarray) -> None:
