@@ -6,19 +6,9 @@ import scipy.sparse as sp
 
 from skreg._losses import weighted_mean_loss
 from skreg._network import predict_members, prediction_product_flops
-from skreg._objective import penalty_scale
-from skreg._penalties import penalty_value
+from skreg._objective import Objective
 from skreg._train.blas import blas_threads_for
 from skreg._train.state import TrainConfig, TrainingData
-
-
-def penalised_loss(data_loss: np.ndarray, params: np.ndarray, config: TrainConfig, total_weight) -> np.ndarray:
-    """``data_loss + (alpha/S) Omega(W)`` per member."""
-    if config.penalty.alpha == 0:
-        return data_loss
-    weights = params[:, : config.network.layout.n_weights]
-    omega = penalty_value(weights, config.penalty.l1_share, config.penalty.l2_share)
-    return data_loss + penalty_scale(config.penalty, total_weight) * omega
 
 
 def noise_free_objective(data: TrainingData, params: np.ndarray, config: TrainConfig) -> np.ndarray:
@@ -40,7 +30,7 @@ def objective_and_finite_outputs(data: TrainingData, params: np.ndarray, config:
     """
     losses, finite, total_weight = member_losses_in_groups(config.network, params, data.X, data.Y, data.row_weights)
     with np.errstate(all="ignore"):
-        objective = penalised_loss(losses, params, config, total_weight)
+        objective = Objective(config.network, data.regularization, total_weight).value(losses, params)
     return objective, finite
 
 

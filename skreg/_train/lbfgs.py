@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import scipy.optimize
 
-from skreg._objective import PenaltySpec, objective_and_gradient
+from skreg._objective import Objective
 from skreg._train.blas import single_threaded_scipy_blas
 from skreg._train.history import pad_validation_curves
 from skreg._train.interrupts import even_if_interrupted
@@ -38,7 +38,8 @@ def _fit_lbfgs_members(data: TrainingData, state: TrainingState, config: TrainCo
                 state.solver_failures.update({j: "not reached: interrupted before its turn, it keeps its "
                                                  "weights" for j in range(k, state.n_members)})
                 break
-            row, n_iter, curve, result = _lbfgs_member(data, config, state.params[k], weight, weight.sum(), stop)
+            objective = Objective(config.network, data.regularization.take([k]), np.array([weight.sum()]))
+            row, n_iter, curve, result = _lbfgs_member(objective, data, config, state.params[k], weight, stop)
             if not np.all(np.isfinite(row)):
                 state.diverged[k] = True
                 continue
@@ -64,9 +65,9 @@ def _fit_lbfgs_members(data: TrainingData, state: TrainingState, config: TrainCo
     return state
 
 
-def _lbfgs_member(data: TrainingData, config: TrainConfig, row: np.ndarray, weight: np.ndarray,
-                  total_weight: float, stop: threading.Event | None = None) -> tuple:
-    """Minimise one member's J with L-BFGS-B; returns ``(row, n_iter, loss_curve, result)``.
+def _lbfgs_member(objective: Objective, data: TrainingData, config: TrainConfig, row: np.ndarray,
+                  weight: np.ndarray, stop: threading.Event | None = None) -> tuple:
+    """Minimise one member's ``objective`` with L-BFGS-B; returns ``(row, n_iter, loss_curve, result)``.
 
     ``result`` is SciPy's ``OptimizeResult`` (its ``status`` says how the optimisation ended).
 
@@ -75,18 +76,15 @@ def _lbfgs_member(data: TrainingData, config: TrainConfig, row: np.ndarray, weig
     the linear ``w+ + w-``: weights whose both parts sit at their bound are
     exactly zero.
     """
-    network, penalty = config.network, config.penalty
-    n_weights = network.layout.n_weights
+    n_weights = objective.n_weights
     dtype = row.dtype
-    split = penalty.has_l1
-    smooth = PenaltySpec(penalty.alpha, 0.0, penalty.l2_share)
-    l1_scale = penalty.alpha * penalty.l1_share / total_weight
-    total = np.array([total_weight])
+    split = objective.has_l1
+    l1_scale = float(objective.l1_scale[0])
 
     def fun(theta):
         params = (_join_l1(theta, n_weights) if split else theta).astype(dtype)[None]
         with np.errstate(all="ignore"):  # a non-finite objective is L-BFGS-B's to handle, and checked after
-            value, grads = objective_and_gradient(network, smooth, params, data.X, data.Y, weight, total)
+            value, grads = objective.smooth_value_and_gradient(params, data.X, data.Y, weight)
         grad = grads[0].astype(np.float64)
         if not split:
             return float(value[0]), grad

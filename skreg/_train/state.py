@@ -5,17 +5,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from skreg._objective import NetworkSpec, PenaltySpec
+from skreg._objective import NetworkSpec, Objective, Regularization
 from skreg._optimizers import SGD, Adam, take_optimizer_members
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every training hyperparameter, already validated."""
+    """Every training hyperparameter shared by all members, already validated.
+
+    What may differ between members (``alpha``, the penalty's mix, the
+    dropout rates) is in ``TrainingData.regularization``.
+    """
 
     network: NetworkSpec
-    penalty: PenaltySpec
-    dropout: tuple
     solver: str
     batch_size: int
     max_iter: int
@@ -41,7 +43,7 @@ GATHER_CHUNK_ENTRIES = 2**20
 
 @dataclass
 class TrainingData:
-    """The rows each member trains on.
+    """What each member trains on: its rows, and the regularization it trains under.
 
     ``member_rows[k]`` indexes the rows of member ``k`` (all rows, or a
     bootstrap draw with repeats); all members have the same number of rows.
@@ -52,6 +54,7 @@ class TrainingData:
     Y: np.ndarray
     sample_weight: np.ndarray
     member_rows: np.ndarray
+    regularization: Regularization
 
     @property
     def n_members(self) -> int:
@@ -64,7 +67,12 @@ class TrainingData:
         copy: groups and chunks of an ensemble then share the draws, which
         for many members on many rows are the largest arrays of a fit.
         """
-        return TrainingData(self.X, self.Y, self.sample_weight, take_members(self.member_rows, members))
+        return TrainingData(self.X, self.Y, self.sample_weight, take_members(self.member_rows, members),
+                            self.regularization.take(members))
+
+    def objective(self, network: NetworkSpec) -> Objective:
+        """The objective each member minimises on these rows."""
+        return Objective(network, self.regularization, self.total_weight)
 
     def row_weights(self, members=slice(None)) -> np.ndarray:
         """Each member's weight on each row: sample weight times how often its draw holds the row.

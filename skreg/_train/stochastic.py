@@ -9,10 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from skreg._network import dropout_masks
-from skreg._objective import data_term_and_gradient, penalty_scale
-from skreg._penalties import soft_threshold
-from skreg._train.evaluation import penalised_loss
+from skreg._network import StepBuffers
+from skreg._objective import Objective
 from skreg._train.history import pad_activity, pad_curve, record_validation
 from skreg._train.interrupts import even_if_interrupted
 from skreg._train.merge import in_member_order
@@ -21,25 +19,18 @@ from skreg._train.stopping import EpochStart, FiniteGuard, check_finite_epoch, u
 
 
 class Workspace:
-    """What every step of a fit reuses: buffers allocated once, views and factors computed once.
+    """What every step of a fit reuses: the objective, buffers allocated once, views computed once.
 
     Full-size batches are gathered into, and run through, preallocated
     arrays; only a last, smaller batch allocates its own.
     """
 
-    def __init__(self, config: TrainConfig, data: TrainingData, params: np.ndarray, batch_size: int):
+    def __init__(self, objective: Objective, data: TrainingData, params: np.ndarray, batch_size: int):
         m, dtype = params.shape[0], params.dtype
-        layout = config.network.layout
-        units = layout.layer_units[1:]
+        layout = objective.network.layout
+        self.objective = objective
         self.batch_size = batch_size
-        self.forward = []
-        for layer, n_units in enumerate(units):
-            self.forward.append(np.empty((m, batch_size, n_units), dtype=dtype))
-            has_dropout = layer < len(config.dropout) and config.dropout[layer] > 0
-            self.forward.append(np.empty((m, batch_size, n_units), dtype=dtype) if has_dropout else None)
-        self.deltas = [np.empty((m, batch_size, n), dtype=dtype) for n in units[:-1]]
-        self.masks = [np.empty((m, batch_size, n), dtype=dtype) if rate > 0 else None
-                      for n, rate in zip(units[:-1], config.dropout, strict=True)]
+        self.buffers = StepBuffers.allocate(layout, m, batch_size, objective.regularization.noisy_layers, dtype)
         self.grads = np.empty((m, layout.n_params), dtype=dtype)
         self.penalty_work = np.empty((m, layout.n_weights), dtype=dtype)
         self.views = (*layout.views(params), *layout.views(self.grads))
@@ -49,15 +40,10 @@ class Workspace:
         self.X = None if sp.issparse(data.X) else np.empty(lead + data.X.shape[1:], dtype=data.X.dtype)
         self.Y = np.empty(lead + data.Y.shape[1:], dtype=data.Y.dtype)
         self.weight = np.empty(lead, dtype=data.sample_weight.dtype)
-        scale = penalty_scale(config.penalty, data.total_weight)
-        self.l2_factor = (scale * config.penalty.l2_share).astype(dtype)[:, None]
-        self.l1_factor = (scale * config.penalty.l1_share).astype(dtype)[:, None]
 
-    def for_batch(self, n_rows: int) -> tuple:
-        """Forward, delta and mask buffers for a batch of ``n_rows`` (``None``: allocate)."""
-        if n_rows == self.batch_size:
-            return self.forward, self.deltas, self.masks
-        return None, None, None
+    def buffers_for(self, n_rows: int):
+        """The step buffers for a batch of ``n_rows`` (``None``: allocate)."""
+        return self.buffers if n_rows == self.batch_size else None
 
 
 def epoch_order(data: TrainingData, state: TrainingState, shuffle: bool) -> np.ndarray:
@@ -90,38 +76,18 @@ def gather_batch(data: TrainingData, rows: np.ndarray, workspace: Workspace) -> 
     return X, Y, weight
 
 
-def apply_penalty_gradient(params, grads, n_weights: int, factor: np.ndarray, work: np.ndarray) -> None:
-    """Add the smooth (L2) part's gradient ``(alpha/S) r_2 W`` to the weights' gradient."""
-    grads[:, :n_weights] += np.multiply(params[:, :n_weights], factor, out=work)
-
-
-def apply_l1_prox(params, optimizer, n_weights: int, factor: np.ndarray) -> None:
-    """Soft-threshold the weights by ``step size * (alpha/S) * r_1``: exact zeros."""
-    soft_threshold(params[:, :n_weights], optimizer.prox_step_sizes(n_weights) * factor)
-
-
-def train_step(X, Y, weight, state: TrainingState, config: TrainConfig, workspace: Workspace) -> np.ndarray:
+def train_step(X, Y, weight, state: TrainingState, workspace: Workspace) -> np.ndarray:
     """One minibatch update of every member; returns the batch's mean loss per member."""
-    n_rows = weight.shape[-1]
-    buffers, delta_buffers, mask_buffers = workspace.for_batch(n_rows)
-    masks = None
-    if any(config.dropout):
-        units = config.network.layout.layer_units[1:-1]
-        shapes = [(state.n_members, n_rows, n) for n in units]
-        masks = dropout_masks(shapes, config.dropout, state.dropout_rngs, state.params.dtype, mask_buffers,
-                              drawing=~state.stopped)
-    loss = data_term_and_gradient(config.network, state.params, workspace.grads, X, Y, weight, masks,
-                                  buffers, delta_buffers, workspace.views)
-    n_weights = config.network.layout.n_weights
-    if config.penalty.has_l2:
-        apply_penalty_gradient(state.params, workspace.grads, n_weights, workspace.l2_factor, workspace.penalty_work)
+    objective = workspace.objective
+    loss = objective.batch_loss_and_gradient(state.params, workspace.grads, X, Y, weight, state.dropout_rngs,
+                                             drawing=~state.stopped, buffers=workspace.buffers_for(weight.shape[-1]),
+                                             views=workspace.views, work=workspace.penalty_work)
     if state.stopped.any():
         # A frozen member's optimizer state stands still; its gradient, which
         # may not even be finite (inf * 0 is NaN), must not reach it.
         workspace.grads[state.stopped] = 0
     state.optimizer.step(state.params, workspace.grads)
-    if config.penalty.has_l1:
-        apply_l1_prox(state.params, state.optimizer, n_weights, workspace.l1_factor)
+    objective.prox(state.params, state.optimizer)
     return loss
 
 
@@ -141,7 +107,7 @@ def run_epoch(data: TrainingData, state: TrainingState, config: TrainConfig, wor
         X, Y, weight = gather_batch(data, order[:, start : start + workspace.batch_size], workspace)
         guard.before_step(state.params)
         training = ~state.stopped
-        batch_loss = train_step(X, Y, weight, state, config, workspace)
+        batch_loss = train_step(X, Y, weight, state, workspace)
         guard.after_step(state, batch_loss)
         # Only the batches a member trained on count towards its epoch loss.
         batch_weight = np.add.reduce(weight, axis=-1) * training
@@ -314,8 +280,8 @@ def _run_epochs(data: TrainingData, state: TrainingState, config: TrainConfig, v
     """
     stop_on_validation = validate is not None and config.early_stopping
     params = state.params
-    workspace = Workspace(config, data, params, min(config.batch_size, data.member_rows.shape[1]))
-    total_weight = data.total_weight
+    batch_size = min(config.batch_size, data.member_rows.shape[1])
+    workspace = Workspace(data.objective(config.network), data, params, batch_size)
     epochs_run = 0
     start = EpochStart(state)
     try:
@@ -325,7 +291,7 @@ def _run_epochs(data: TrainingData, state: TrainingState, config: TrainConfig, v
                 data_loss = run_epoch(data, state, config, workspace, guard, stop)
             state.n_iter += active
             with np.errstate(over="ignore", invalid="ignore"):
-                state.loss_curve.append(penalised_loss(data_loss, params, config, total_weight))
+                state.loss_curve.append(workspace.objective.value(data_loss, params))
             check_finite_epoch(state, guard)
             state.active_history.append(active.copy())
             state.optimizer.end_epoch(state.samples_seen, active)

@@ -52,7 +52,7 @@ def watched_scores(data: TrainingData, state: TrainingState, config: TrainConfig
     """
     if on_validation:
         return state.validation_score_curve[-1]
-    if any(config.dropout):
+    if data.regularization.is_noisy:
         return -noise_free_objective(data, state.params, config)
     return -state.loss_curve[-1]
 
