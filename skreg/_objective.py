@@ -124,7 +124,7 @@ class Objective:
 
     def _factor(self, name: str, dtype) -> np.ndarray:
         """``l1_scale`` or ``l2_scale`` as an (m, 1) array of the parameters' dtype, made once per dtype."""
-        key = (name, np.dtype(dtype))
+        key = (name, dtype)
         if key not in self._factors:
             self._factors[key] = getattr(self, name).astype(dtype)[:, None]
         return self._factors[key]

@@ -226,28 +226,10 @@ class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingP
 
     def _fit_unguarded(self, X, y, sample_weight, *, X_val=None, y_val=None, sample_weight_val=None,
                        incremental=False, classes=None):
-        """Validate, build the training problem, train, set the fitted attributes."""
-        self._check_params()
-        if (X_val is None) != (y_val is None):
-            raise ValueError("Pass both X_val and y_val to use an explicit validation set, or neither.")
-        if sample_weight_val is not None and X_val is None:
-            raise ValueError("sample_weight_val was given without X_val and y_val.")
-        if incremental and self.early_stopping:
-            raise ValueError("partial_fit does not support early_stopping=True: it trains one epoch per call and "
-                             "has no validation split to stop on. Set early_stopping=False for partial_fit.")
+        """Build the training problem, start (or continue) the state, train, record the fitted attributes."""
+        self._check_fit_arguments(X_val, y_val, sample_weight_val, incremental)
         continuing = (incremental or self.warm_start) and hasattr(self, "coefs_")
-        X, y = self._validate_training_data(X, y, reset=not continuing)
-        y = self._prepare_y(y)
-        if continuing and not incremental:
-            self._check_warm_start_targets(y)
-        Y = self._encode_targets(y, first_call=not continuing, classes=classes)
-        Y = Y.astype(X.dtype, copy=False)
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
-        sample_weight = self._sample_weight_for(y, sample_weight).astype(X.dtype, copy=False)
-        if not np.any(sample_weight > 0):
-            weighted_by = "sample_weight times class_weight" if getattr(self, "class_weight", None) else "sample_weight"
-            raise ValueError(f"{weighted_by} sums to zero: there is nothing to fit.")
-
+        X, y, Y, sample_weight = self._training_arrays(X, y, sample_weight, continuing, incremental, classes)
         entropy = getattr(self, "_entropy", None) if continuing else None
         entropy = root_entropy(self.random_state) if entropy is None else entropy
         train_rows, validation = self._split_validation(X, y, Y, sample_weight, entropy, incremental,
@@ -255,49 +237,93 @@ class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingP
         config = self._train_config(X.shape[1], Y.shape[1], len(train_rows))
         self._check_memory(config, len(train_rows), X.dtype)
         if continuing:
-            if not hasattr(self, "_training_state"):
-                self._adopt_weights(config, X.dtype, entropy)
-            self._check_continuation(config)
-            state = self._training_state
-            state.params = config.network.layout.pack(*self._stacked_parameters())
-            self._reset_for_new_settings(state, config, incremental, explicit_validation=X_val is not None)
+            state = self._continued_state(config, X.dtype, entropy, incremental, X_val is not None)
         else:
             state = self._initial_state(config, X.dtype, entropy)
+        data, validation, in_bag = self._member_data(X, y, Y, sample_weight, train_rows, validation, entropy)
+        if validation and self.scoring is not None:
+            self._check_scoring_before_training(config, validation, state.params, explicit=X_val is not None)
+        # Epochs the fitted curves already summarise; a pickle from before this record rebuilds them whole.
+        summarised = getattr(self, "_summarised_epochs", 0) if continuing else 0
+        record = (state.params.copy(), config, data, y, in_bag, entropy, summarised, incremental, X_val is not None,
+                  state.n_iter.copy())
+        state, workers_lost = self._train_and_record(data, state, config, validation, incremental, continuing, record)
+        self._warn_about(state, incremental, workers_lost)
+        return self
+
+    @staticmethod
+    def _check_fit_arguments(X_val, y_val, sample_weight_val, incremental: bool) -> None:
+        if (X_val is None) != (y_val is None):
+            raise ValueError("Pass both X_val and y_val to use an explicit validation set, or neither.")
+        if sample_weight_val is not None and X_val is None:
+            raise ValueError("sample_weight_val was given without X_val and y_val.")
+
+    def _training_arrays(self, X, y, sample_weight, continuing: bool, incremental: bool, classes) -> tuple:
+        """``(X, y, Y, sample_weight)`` validated, with the float targets ``Y`` and class weights multiplied in."""
+        self._check_params()
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True: it trains one epoch per call and "
+                             "has no validation split to stop on. Set early_stopping=False for partial_fit.")
+        X, y = self._validate_training_data(X, y, reset=not continuing)
+        y = self._prepare_y(y)
+        if continuing and not incremental:
+            self._check_warm_start_targets(y)
+        Y = self._encode_targets(y, first_call=not continuing, classes=classes).astype(X.dtype, copy=False)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        sample_weight = self._sample_weight_for(y, sample_weight).astype(X.dtype, copy=False)
+        if not np.any(sample_weight > 0):
+            weighted_by = "sample_weight times class_weight" if getattr(self, "class_weight", None) else "sample_weight"
+            raise ValueError(f"{weighted_by} sums to zero: there is nothing to fit.")
+        return X, y, Y, sample_weight
+
+    def _continued_state(self, config: TrainConfig, dtype, entropy: int, incremental: bool,
+                         explicit_validation: bool):
+        """The training state a warm start or ``partial_fit`` continues, at the fitted weights."""
+        if not hasattr(self, "_training_state"):
+            self._adopt_weights(config, dtype, entropy)
+        self._check_continuation(config)
+        state = self._training_state
+        state.params = config.network.layout.pack(*self._stacked_parameters())
+        self._reset_for_new_settings(state, config, incremental, explicit_validation)
+        return state
+
+    def _member_data(self, X, y, Y, sample_weight, train_rows, validation, entropy: int) -> tuple:
+        """``(data, validation, in_bag)``: each member's rows and settings, and out-of-bag validation if asked."""
         member_rows = self._member_rows(train_rows, entropy, sample_weight)
         # Otherwise made after training (``_set_ensemble_attributes``): not held while the members train.
-        in_bag = self._in_bag_mask(member_rows, X.shape[0]) if validation == "out-of-bag" else None
+        in_bag = None
         if validation == "out-of-bag":
+            in_bag = self._in_bag_mask(member_rows, X.shape[0])
             validation = self._out_of_bag_validation(X, Y, sample_weight, y, in_bag)
         data = TrainingData(X=X, Y=Y, sample_weight=sample_weight, member_rows=member_rows,
                             regularization=self._regularization())
-        initial_params = state.params.copy()
-        # Epochs the fitted curves already summarise; a pickle from before this record rebuilds them whole.
-        summarised = getattr(self, "_summarised_epochs", 0) if continuing else 0
-        if validation and self.scoring is not None:
-            self._check_scoring_before_training(config, validation, state.params, explicit=X_val is not None)
-        epochs_before = state.n_iter.copy()
+        return data, validation, in_bag
+
+    def _train_and_record(self, data: TrainingData, state, config: TrainConfig, validation, incremental: bool,
+                          continuing: bool, record: tuple) -> tuple:
+        """Train, then set the fitted attributes; returns ``(state, workers_lost)``.
+
+        From the start a Ctrl-C stops the training at its next step, and once
+        the training is done it only marks the fit interrupted: the
+        bookkeeping completes, and the model is kept.
+        """
         stop = StopSignal()
-        # From here a Ctrl-C stops the training at its next step, and once the training is done it only
-        # marks the fit interrupted: the bookkeeping below completes, and the model is kept.
         with ctrl_c_sets(stop):
             trained = self._train(data, state, config, validation, incremental, parallel=not continuing, stop=stop)
             workers_lost = trained is None
             state = state if workers_lost else trained
-            record = (state, initial_params, config, data, y, in_bag, entropy, summarised, incremental,
-                      X_val is not None, epochs_before)
             before = dict(self.__dict__)
             try:
-                self._record_fit(*record)
+                self._record_fit(state, *record)
             except KeyboardInterrupt:
                 # Interrupted anyway (a SIGINT handler of the user's raised): training is done, so record it
                 # all the same, from the attributes as they were.
                 stop.set()
                 self.__dict__.clear()
                 self.__dict__.update(before)
-                self._record_fit(*record)
+                self._record_fit(state, *record)
         state.interrupted |= stop.is_set()
-        self._warn_about(state, incremental, workers_lost)
-        return self
+        return state, workers_lost
 
     def _record_fit(self, state, initial_params, config: TrainConfig, data: TrainingData, y, in_bag, entropy: int,
                     summarised: int, incremental: bool, explicit_validation: bool, epochs_before) -> None:
