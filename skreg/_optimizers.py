@@ -14,10 +14,39 @@ minimisers of the penalised objective.
 
 import copy
 import math
+from typing import Protocol
 
 import numpy as np
 
 from skreg._compat import migrate_adam_state
+
+
+class Optimizer(Protocol):
+    """What the training loop asks of an optimizer; ``SGD`` and ``Adam`` are the two, for any number of members.
+
+    Every method works on all members at once (rows of ``params``), and
+    every per-member array has a leading member axis.
+    """
+
+    member_scale: np.ndarray
+
+    def step(self, params: np.ndarray, grads: np.ndarray) -> None:
+        """Update ``params`` in place from ``grads`` (zero in the rows of frozen members)."""
+
+    def prox_step_sizes(self, n_weights: int) -> np.ndarray:
+        """Step sizes of the last update on the first ``n_weights`` parameters (for the L1 proximal step)."""
+
+    def freeze(self, members: np.ndarray) -> None:
+        """Stop ``members``: no more steps."""
+
+    def reset_members(self, members: np.ndarray) -> None:
+        """Forget the state of ``members`` (after their parameters were restored)."""
+
+    def end_epoch(self, samples_seen: int, trained: np.ndarray) -> None:
+        """The epoch's schedule, for the members that ``trained``."""
+
+    def reduce_learning_rate(self, members: np.ndarray) -> np.ndarray:
+        """Lower the rate of ``members`` out of patience; return those that must stop instead."""
 
 
 class SGD:
