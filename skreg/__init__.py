@@ -1,9 +1,11 @@
 """skreg: regularized neural networks as first-class scikit-learn estimators."""
 
-from skreg import _version
-from skreg._classifier import RegularizedMLPClassifier
+from skreg import _compat, _version
 from skreg._display import TrainingCurveDisplay
-from skreg._regressor import RegularizedMLPRegressor
+from skreg._estimators.classifier import RegularizedMLPClassifier
+from skreg._estimators.regressor import RegularizedMLPRegressor
+
+_compat.register_legacy_modules()
 
 #: The version of skreg, a string such as ``"0.4.0"``.
 __version__ = _version.__version__
@@ -12,13 +14,13 @@ __version__ = _version.__version__
 #: (numpy, scipy and scikit-learn types are trusted by skops already):
 #: ``skops.io.load(path, trusted=skreg.SKOPS_TRUSTED_TYPES)``.
 SKOPS_TRUSTED_TYPES = [
-    "skreg._classifier.RegularizedMLPClassifier",
-    "skreg._regressor.RegularizedMLPRegressor",
+    "skreg._estimators.classifier.RegularizedMLPClassifier",
+    "skreg._estimators.regressor.RegularizedMLPRegressor",
     "skreg._network.ParameterLayout",
     "skreg._optimizers.Adam",
     "skreg._optimizers.SGD",
-    "skreg._training.ImprovementTracker",
-    "skreg._training.TrainingState",
+    "skreg._train.state.TrainingState",
+    "skreg._train.stopping.ImprovementTracker",
 ]
 
 

@@ -116,16 +116,16 @@ def input_gradient(X, delta: np.ndarray, out: np.ndarray) -> np.ndarray:
     return np.matmul(XT, delta, out=out)
 
 
-def dropout_masks(shapes: list, rates: list, rngs: list, dtype, out: list | None = None,
+def dropout_masks(shapes: list, rates: np.ndarray, rngs: list, dtype, out: list | None = None,
                   drawing: np.ndarray | None = None) -> list:
-    r"""Inverted-dropout masks :math:`M_l = \mathrm{Bernoulli}(1-p_l) / (1-p_l)`.
+    r"""Inverted-dropout masks :math:`M_l = \mathrm{Bernoulli}(1-p_{kl}) / (1-p_{kl})`, member ``k`` at its own rate.
 
     Parameters
     ----------
     shapes : list of tuple
         ``(m, n, units)`` for each hidden layer.
-    rates : list of float
-        Drop probability ``p_l`` of each hidden layer.
+    rates : ndarray of shape (m, n_hidden)
+        Drop probability ``p_kl`` of member ``k`` in hidden layer ``l``.
     rngs : list of numpy.random.Generator
         One generator per member; member ``k``'s masks come from ``rngs[k]`` only.
     out : list of (ndarray or None), optional
@@ -137,24 +137,63 @@ def dropout_masks(shapes: list, rates: list, rngs: list, dtype, out: list | None
     Returns
     -------
     list
-        One mask array per hidden layer, or ``None`` where ``p_l == 0``.
+        One mask array per hidden layer, or ``None`` where no member drops.
+
+    A member whose rate in a layer is 0 draws nothing for it and keeps every
+    unit (a mask of ones): its stream, and so its later masks, are those it
+    would have trained alone with that rate.
     """
     masks = []
     out = out if out is not None else [None] * len(shapes)
-    for shape, rate, buffer in zip(shapes, rates, out, strict=True):
-        if rate == 0:
+    for layer, (shape, buffer) in enumerate(zip(shapes, out, strict=True)):
+        layer_rates = rates[:, layer]
+        if not layer_rates.any():
             masks.append(None)
             continue
         mask = buffer if buffer is not None else np.empty(shape, dtype=dtype)
+        draws = layer_rates > 0 if drawing is None else drawing & (layer_rates > 0)
         for k, rng in enumerate(rngs):
-            if drawing is None or drawing[k]:
+            if draws[k]:
                 rng.random(dtype=mask.dtype, out=mask[k])
             else:
                 mask[k] = 1.0  # kept: a fixed mask, not whatever the buffer held
-        keep = 1.0 - rate
-        np.multiply(mask >= rate, mask.dtype.type(1.0 / keep), out=mask)
+        # Rates compared and scales made in the mask's dtype, as a Python float rate would be.
+        threshold = layer_rates.astype(mask.dtype)[:, None, None]
+        scale = (1.0 / (1.0 - layer_rates)).astype(mask.dtype)[:, None, None]
+        np.multiply(mask >= threshold, scale, out=mask)
         masks.append(mask)
     return masks
+
+
+@dataclass
+class StepBuffers:
+    """The arrays a training step writes, allocated once per fit for full-size batches.
+
+    ``activations[l]``: layer ``l``'s pre-activation, then (in place) its
+    activation, shape (m, n, units); ``dropped[l]``: a hidden layer's
+    activation times its mask, where some member drops units there (else
+    ``None``); ``masks[l]``: that layer's dropout mask; ``deltas[l]``: the
+    gradient with respect to hidden layer ``l``'s pre-activation.
+    """
+
+    activations: list
+    dropped: list
+    masks: list
+    deltas: list
+
+    @classmethod
+    def allocate(cls, layout: "ParameterLayout", n_members: int, n_rows: int, noisy_layers, dtype) -> "StepBuffers":
+        """Buffers for batches of ``n_rows``; ``noisy_layers[l]``: whether hidden layer ``l`` has dropout."""
+        def new(units):
+            return np.empty((n_members, n_rows, units), dtype=dtype)
+
+        hidden = layout.layer_units[1:-1]
+        return cls(
+            activations=[new(units) for units in layout.layer_units[1:]],
+            dropped=[new(units) if noisy else None for units, noisy in zip(hidden, noisy_layers, strict=True)],
+            masks=[new(units) if noisy else None for units, noisy in zip(hidden, noisy_layers, strict=True)],
+            deltas=[new(units) for units in hidden],
+        )
 
 
 @dataclass
@@ -172,7 +211,7 @@ class ForwardCache:
 
 
 def forward(X, coefs: list, intercepts: list, activation: str, output_activation: str,
-            masks: list | None = None, buffers: list | None = None) -> ForwardCache:
+            masks: list | None = None, buffers: StepBuffers | None = None) -> ForwardCache:
     """Run the network forward.
 
     Parameters
@@ -184,9 +223,8 @@ def forward(X, coefs: list, intercepts: list, activation: str, output_activation
     output_activation : str
     masks : list of (ndarray or None), optional
         Dropout mask per hidden layer; ``None`` (or missing) means no dropout.
-    buffers : list of ndarray, optional
-        Preallocated ``(m, n, units)`` arrays, one per layer (then twice per
-        dropout layer), reused across calls to avoid allocations.
+    buffers : StepBuffers, optional
+        Preallocated arrays for this batch size, reused across calls.
 
     Returns
     -------
@@ -195,11 +233,10 @@ def forward(X, coefs: list, intercepts: list, activation: str, output_activation
     """
     n_layers = len(coefs)
     masks = masks if masks is not None else [None] * (n_layers - 1)
-    buffers = buffers if buffers is not None else [None] * (2 * n_layers)
     inputs, outputs = [X], []
     for layer in range(n_layers):
         A_in = inputs[-1]
-        Z = buffers[2 * layer]
+        Z = None if buffers is None else buffers.activations[layer]
         Z = input_matmul(A_in, coefs[layer], Z) if layer == 0 else np.matmul(A_in, coefs[layer], out=Z)
         Z += intercepts[layer]
         is_output = layer == n_layers - 1
@@ -210,12 +247,12 @@ def forward(X, coefs: list, intercepts: list, activation: str, output_activation
             if mask is None:
                 inputs.append(A)
             else:
-                inputs.append(np.multiply(A, mask, out=buffers[2 * layer + 1]))
+                inputs.append(np.multiply(A, mask, out=None if buffers is None else buffers.dropped[layer]))
     return ForwardCache(inputs=inputs, outputs=outputs, masks=masks)
 
 
 def backward(cache: ForwardCache, coefs: list, delta: np.ndarray, activation: str,
-             grad_coefs: list, grad_intercepts: list, delta_buffers: list | None = None) -> None:
+             grad_coefs: list, grad_intercepts: list, buffers: StepBuffers | None = None) -> None:
     """Back-propagate ``delta = dJ/dZ_out`` and write the parameter gradients.
 
     Parameters
@@ -230,8 +267,8 @@ def backward(cache: ForwardCache, coefs: list, delta: np.ndarray, activation: st
         Hidden activation.
     grad_coefs, grad_intercepts : list of ndarray
         Written in place; same shapes as the parameters.
-    delta_buffers : list of ndarray, optional
-        Preallocated ``(m, n, units)`` arrays per hidden layer.
+    buffers : StepBuffers, optional
+        Preallocated arrays for this batch size (its ``deltas`` are written).
     """
     derivative = DERIVATIVES[activation]
     ones = _row_of_ones(delta.shape[-2], delta.dtype)
@@ -244,7 +281,7 @@ def backward(cache: ForwardCache, coefs: list, delta: np.ndarray, activation: st
         np.matmul(ones, delta, out=grad_intercepts[layer])
         if layer == 0:
             break
-        out = delta_buffers[layer - 1] if delta_buffers is not None else None
+        out = buffers.deltas[layer - 1] if buffers is not None else None
         delta = _times_transpose(delta, coefs[layer], out)
         mask = cache.masks[layer - 1]
         if mask is not None:

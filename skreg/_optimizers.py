@@ -14,8 +14,39 @@ minimisers of the penalised objective.
 
 import copy
 import math
+from typing import Protocol
 
 import numpy as np
+
+from skreg._compat import migrate_adam_state
+
+
+class Optimizer(Protocol):
+    """What the training loop asks of an optimizer; ``SGD`` and ``Adam`` are the two, for any number of members.
+
+    Every method works on all members at once (rows of ``params``), and
+    every per-member array has a leading member axis.
+    """
+
+    member_scale: np.ndarray
+
+    def step(self, params: np.ndarray, grads: np.ndarray) -> None:
+        """Update ``params`` in place from ``grads`` (zero in the rows of frozen members)."""
+
+    def prox_step_sizes(self, n_weights: int) -> np.ndarray:
+        """Step sizes of the last update on the first ``n_weights`` parameters (for the L1 proximal step)."""
+
+    def freeze(self, members: np.ndarray) -> None:
+        """Stop ``members``: no more steps."""
+
+    def reset_members(self, members: np.ndarray) -> None:
+        """Forget the state of ``members`` (after their parameters were restored)."""
+
+    def end_epoch(self, samples_seen: int, trained: np.ndarray) -> None:
+        """The epoch's schedule, for the members that ``trained``."""
+
+    def reduce_learning_rate(self, members: np.ndarray) -> np.ndarray:
+        """Lower the rate of ``members`` out of patience; return those that must stop instead."""
 
 
 class SGD:
@@ -143,12 +174,7 @@ class Adam:
         self._rate = np.zeros((shape[0], 1), dtype=dtype)
 
     def __setstate__(self, state):
-        # Pickles from before the running products (0.3 and older) have only the step count.
-        if "beta_1_power" not in state:
-            state["beta_1_power"] = state["beta_1"] ** state["t"]
-            state["beta_2_power"] = state["beta_2"] ** state["t"]
-            # Their one-member optimizers kept the step rate as a float.
-            state["_rate"] = np.broadcast_to(state["_rate"], state["t"].shape).astype(state["_work"].dtype)
+        migrate_adam_state(state)
         self.__dict__.update(state)
 
     def reset_members(self, members: np.ndarray) -> None:

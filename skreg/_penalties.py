@@ -26,18 +26,23 @@ def penalty_mix(penalty: str | None, l1_ratio: float) -> tuple:
     }[penalty]
 
 
-def penalty_value(weights: np.ndarray, l1_share: float, l2_share: float) -> np.ndarray:
-    """Omega of each member's weights, shape (m,)."""
+def penalty_value(weights: np.ndarray, l1_share, l2_share) -> np.ndarray:
+    """Omega of each member's weights, shape (m,); the shares are scalars or one per member, shape (m,).
+
+    A member whose share of a part is 0 gets exactly nothing from it (not ``0 * inf``).
+    """
+    l1_share, l2_share = np.asarray(l1_share, dtype=np.float64), np.asarray(l2_share, dtype=np.float64)
     value = np.zeros(weights.shape[0], dtype=np.float64)
-    if l1_share:
-        value += l1_share * np.abs(weights).sum(axis=1, dtype=np.float64)
-    if l2_share:
-        value += l2_share * 0.5 * np.einsum("mi,mi->m", weights, weights, dtype=np.float64)
+    if np.any(l1_share):
+        value += np.where(l1_share > 0, l1_share * np.abs(weights).sum(axis=1, dtype=np.float64), 0.0)
+    if np.any(l2_share):
+        squares = np.einsum("mi,mi->m", weights, weights, dtype=np.float64)
+        value += np.where(l2_share > 0, l2_share * 0.5 * squares, 0.0)
     return value
 
 
-def penalty_subgradient(weights: np.ndarray, l1_share: float, l2_share: float) -> np.ndarray:
-    """Gradient of Omega (``sign(w)`` for the L1 part, 0 at exactly zero)."""
+def penalty_subgradient(weights: np.ndarray, l1_share, l2_share) -> np.ndarray:
+    """Gradient of Omega (``sign(w)`` for the L1 part, 0 at exactly zero); shares broadcast against ``weights``."""
     return l1_share * np.sign(weights) + l2_share * weights
 
 

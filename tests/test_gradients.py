@@ -13,7 +13,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import expit
 
 from skreg._network import ParameterLayout, dropout_masks, forward, predict_members, prediction_blocks
-from skreg._objective import NetworkSpec, PenaltySpec, objective_and_gradient
+from skreg._objective import NetworkSpec, Objective, Regularization
 from skreg._optimizers import SGD, Adam
 from skreg._penalties import penalty_mix, soft_threshold
 
@@ -27,6 +27,25 @@ SHARES = {None: (0.0, 0.0), "l2": (0.0, 1.0), "l1": (1.0, 0.0), "elasticnet": (L
 ALPHA = 0.7
 N_MEMBERS = 2
 EPS = 1e-6
+
+
+def shared_penalty(alpha, l1_share, l2_share):
+    """One penalty's settings, the same for every member."""
+    return alpha, l1_share, l2_share
+
+
+def objective_and_gradient(spec, penalty, params, X, Y, weight, total_weight, masks=None):
+    """``J`` and its (sub)gradient from ``Objective``, every member with the same ``penalty``."""
+    alpha, l1_share, l2_share = penalty
+    no_dropout = [0.0] * (len(spec.layout.layer_units) - 2)
+    settings = Regularization.for_members(params.shape[0], alpha=alpha, l1_share=l1_share, l2_share=l2_share,
+                                          dropout=no_dropout)
+    return Objective(spec, settings, total_weight).value_and_gradient(params, X, Y, weight, masks)
+
+
+def member_rates(rates, n_members=N_MEMBERS):
+    """Per-layer dropout rates, the same for every member: shape (n_members, n_hidden)."""
+    return np.tile(np.asarray(rates, dtype=np.float64), (n_members, 1))
 
 
 # --------------------------------------------------------------------------
@@ -184,7 +203,7 @@ def check_gradient(spec, penalty, params, X, Y, weight, total_weight, masks=None
 @pytest.mark.parametrize("activation", ACTIVATION_NAMES)
 def test_gradient_matches_finite_differences(activation, loss, penalty_name, n_outputs):
     spec, X, Y, weight, total_weight, params = make_problem(activation, loss, n_outputs)
-    penalty = PenaltySpec(ALPHA, *SHARES[penalty_name])
+    penalty = shared_penalty(ALPHA, *SHARES[penalty_name])
     J, _ = check_gradient(spec, penalty, params, X, Y, weight, total_weight)
     units = spec.layout.layer_units
     expected = [
@@ -200,7 +219,7 @@ def test_gradient_matches_finite_differences(activation, loss, penalty_name, n_o
 @pytest.mark.parametrize("loss", LOSS_NAMES)
 def test_gradient_other_depths(hidden, loss):
     spec, X, Y, weight, total_weight, params = make_problem("tanh", loss, 2, hidden=hidden, seed=1)
-    penalty = PenaltySpec(ALPHA, *SHARES["elasticnet"])
+    penalty = shared_penalty(ALPHA, *SHARES["elasticnet"])
     J, _ = check_gradient(spec, penalty, params, X, Y, weight, total_weight)
     expected = [
         reference_objective(params[k], spec.layout.layer_units, "tanh", loss, X, Y, weight, total_weight[k],
@@ -218,7 +237,7 @@ def test_gradient_member_specific_inputs_and_weights():
     Y_members = np.stack([Y, rng.normal(size=Y.shape)])
     weight_members = np.stack([weight, rng.uniform(0.5, 2.0, weight.shape)])
     total_weight = np.array([10.0, 20.0])
-    penalty = PenaltySpec(ALPHA, *SHARES["l2"])
+    penalty = shared_penalty(ALPHA, *SHARES["l2"])
     J, _ = check_gradient(spec, penalty, params, X_members, Y_members, weight_members, total_weight)
     expected = [
         reference_objective(params[k], spec.layout.layer_units, "logistic", "squared_error", X_members[k],
@@ -231,8 +250,8 @@ def test_gradient_member_specific_inputs_and_weights():
 def test_biases_are_not_penalised():
     spec, X, Y, weight, total_weight, params = make_problem("tanh", "squared_error", 1)
     n_weights = spec.layout.n_weights
-    _, unpenalised = objective_and_gradient(spec, PenaltySpec(0.0, 0.0, 0.0), params, X, Y, weight, total_weight)
-    _, penalised = objective_and_gradient(spec, PenaltySpec(ALPHA, 0.5, 0.5), params, X, Y, weight, total_weight)
+    _, unpenalised = objective_and_gradient(spec, shared_penalty(0.0, 0.0, 0.0), params, X, Y, weight, total_weight)
+    _, penalised = objective_and_gradient(spec, shared_penalty(ALPHA, 0.5, 0.5), params, X, Y, weight, total_weight)
     assert_array_equal(penalised[:, n_weights:], unpenalised[:, n_weights:])
     assert np.all(penalised[:, :n_weights] != unpenalised[:, :n_weights])
 
@@ -249,7 +268,7 @@ def test_penalty_mix(penalty_name):
 def _masks(n, hidden, rates, seed):
     shapes = [(N_MEMBERS, n, units) for units in hidden]
     rngs = [np.random.default_rng([seed, k]) for k in range(N_MEMBERS)]
-    return dropout_masks(shapes, rates, rngs, np.float64)
+    return dropout_masks(shapes, member_rates(rates), rngs, np.float64)
 
 
 @pytest.mark.parametrize("loss", LOSS_NAMES)
@@ -259,7 +278,7 @@ def test_gradient_with_fixed_dropout_masks(activation, loss):
     spec, X, Y, weight, total_weight, params = make_problem(activation, loss, 2, hidden=hidden, seed=4)
     masks = _masks(X.shape[0], hidden, [0.5, 0.25], seed=5)
     assert all(np.any(mask == 0) for mask in masks)
-    penalty = PenaltySpec(ALPHA, *SHARES["l2"])
+    penalty = shared_penalty(ALPHA, *SHARES["l2"])
     J, _ = check_gradient(spec, penalty, params, X, Y, weight, total_weight, masks)
     expected = [
         reference_objective(params[k], spec.layout.layer_units, activation, loss, X, Y, weight, total_weight[k],
@@ -276,7 +295,7 @@ def test_dropout_backward_uses_the_mask():
     masks = [np.ones((N_MEMBERS, X.shape[0], units)) for units in hidden]
     unit = 2
     masks[0][0, :, unit] = 0.0  # member 0 drops hidden unit 2 of the first hidden layer everywhere
-    penalty = PenaltySpec(0.0, 0.0, 0.0)
+    penalty = shared_penalty(0.0, 0.0, 0.0)
     _, grads = objective_and_gradient(spec, penalty, params, X, Y, weight, total_weight, masks)
     grad_coefs, grad_intercepts = spec.layout.views(grads)
     # Member 0: the dropped unit's incoming weights, bias and outgoing weights.
@@ -292,7 +311,7 @@ def test_dropout_backward_uses_the_mask():
 def test_all_ones_mask_is_no_dropout():
     hidden = (5, 4)
     spec, X, Y, weight, total_weight, params = make_problem("relu", "log_loss", 3, hidden=hidden, seed=7)
-    penalty = PenaltySpec(ALPHA, *SHARES["l2"])
+    penalty = shared_penalty(ALPHA, *SHARES["l2"])
     ones = [np.ones((N_MEMBERS, X.shape[0], units)) for units in hidden]
     J_plain, grads_plain = objective_and_gradient(spec, penalty, params, X, Y, weight, total_weight)
     J_ones, grads_ones = objective_and_gradient(spec, penalty, params, X, Y, weight, total_weight, ones)
@@ -303,7 +322,8 @@ def test_all_ones_mask_is_no_dropout():
 def test_dropout_masks_values_and_streams():
     rates = [0.4, 0.0, 0.2]
     shapes = [(N_MEMBERS, 500, 6), (N_MEMBERS, 500, 3), (N_MEMBERS, 500, 4)]
-    masks = dropout_masks(shapes, rates, [np.random.default_rng([8, k]) for k in range(N_MEMBERS)], np.float64)
+    masks = dropout_masks(shapes, member_rates(rates), [np.random.default_rng([8, k]) for k in range(N_MEMBERS)],
+                          np.float64)
     assert masks[1] is None
     for mask, rate, shape in zip(masks, rates, shapes, strict=True):
         if rate == 0:
@@ -314,7 +334,7 @@ def test_dropout_masks_values_and_streams():
         assert abs(dropped - rate) < 0.05
         assert not np.array_equal(mask[0], mask[1])  # members draw their own masks
     # Member k's masks come from its own generator only.
-    again = dropout_masks(shapes[:1], rates[:1], [np.random.default_rng([8, 0])], np.float64)
+    again = dropout_masks(shapes[:1], member_rates(rates[:1], 1), [np.random.default_rng([8, 0])], np.float64)
     assert_array_equal(again[0][0], masks[0][0])
 
 
@@ -322,7 +342,7 @@ def test_dropout_masks_of_members_not_drawing_keep_every_unit_and_their_stream()
     rngs = [np.random.default_rng([8, k]) for k in range(N_MEMBERS)]
     buffer = np.full((N_MEMBERS, 50, 6), np.nan)  # whatever a fresh buffer holds
     drawing = np.array([True] + [False] * (N_MEMBERS - 1))
-    mask = dropout_masks([buffer.shape], [0.4], rngs, np.float64, out=[buffer], drawing=drawing)[0]
+    mask = dropout_masks([buffer.shape], member_rates([0.4]), rngs, np.float64, out=[buffer], drawing=drawing)[0]
     assert_array_equal(mask[1:], 1.0 / 0.6)
     untouched = np.random.default_rng([8, 1])
     assert rngs[1].random() == untouched.random()

@@ -10,8 +10,8 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skreg._base import BaseRegularizedMLP, _member_mean, _solver_is_stochastic
 from skreg._docs import ATTRIBUTES, NOTES, PARAMETERS
+from skreg._estimators.base import BaseRegularizedMLP, _solver_is_stochastic, member_mean
 from skreg._html_repr import DocumentationLinkMixin
 from skreg._uncertainty import jackknife_plus_after_bootstrap, percentile_band
 
@@ -249,7 +249,7 @@ class RegularizedMLPRegressor(RegressorMixin, DocumentationLinkMixin, BaseRegula
                           "across members, so the std is 0. Fit an ensemble (n_estimators >= 2, bootstrap=True) "
                           "for a spread, or use predict_interval for a prediction interval.", UserWarning,
                           stacklevel=2)
-        return self._shape_output(_member_mean(outputs)), self._shape_output(_member_std(outputs))
+        return self._shape_output(member_mean(outputs)), self._shape_output(_member_std(outputs))
 
     def predict_interval(self, X, confidence_level=0.9, method="jackknife+ab"):
         """Interval bounds at each row of ``X``.

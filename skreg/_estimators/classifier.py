@@ -11,8 +11,8 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from skreg._base import BaseRegularizedMLP, _solver_is_stochastic
 from skreg._docs import ATTRIBUTES, NOTES, PARAMETERS
+from skreg._estimators.base import BaseRegularizedMLP, _solver_is_stochastic
 from skreg._html_repr import DocumentationLinkMixin
 
 

@@ -1,0 +1,57 @@
+"""What keeps models pickled by earlier versions loading: old module paths and state migrations.
+
+Every migration lives here, called from the ``__setstate__`` of the class
+it migrates, so that the classes themselves describe only today's state.
+"""
+
+import importlib
+import sys
+import types
+
+import numpy as np
+
+# Modules that held pickled classes in earlier versions and no longer exist, with what they held:
+# a pickle names a class by module and name, so each name must be found where the pickle looks.
+LEGACY_MODULES = {
+    "skreg._classifier": {"RegularizedMLPClassifier": "skreg._estimators.classifier"},
+    "skreg._regressor": {"RegularizedMLPRegressor": "skreg._estimators.regressor"},
+    "skreg._training": {"TrainingState": "skreg._train.state", "ImprovementTracker": "skreg._train.stopping"},
+}
+
+
+def register_legacy_modules() -> None:
+    """Make each old module path an alias module holding today's classes (for ``pickle`` and ``skops``)."""
+    for old_name, names in LEGACY_MODULES.items():
+        if old_name in sys.modules:
+            continue
+        alias = types.ModuleType(old_name, f"Old path of {', '.join(names)}, kept for pickles of skreg <= 0.4.")
+        for name, module in names.items():
+            setattr(alias, name, getattr(importlib.import_module(module), name))
+        sys.modules[old_name] = alias
+
+
+def migrate_estimator_state(state: dict, pickled_version: str) -> None:
+    """Bring an estimator's pickled ``__dict__`` up to this version's, in place."""
+    if pickled_version == "0.1.0":
+        _adam_moments_from_0_1(state.get("_training_state"))
+
+
+def _adam_moments_from_0_1(training_state) -> None:
+    """Rescale the Adam moments of a 0.1.0 pickle, which stored m and v, to 0.2's m/(1-beta_1) and v/(1-beta_2).
+
+    A warm start from such a pickle then continues exactly as 0.1.0 would have.
+    """
+    optimizer = getattr(training_state, "optimizer", None)
+    if hasattr(optimizer, "second_moment"):  # an Adam
+        optimizer.first_moment /= 1.0 - optimizer.beta_1
+        optimizer.second_moment /= 1.0 - optimizer.beta_2
+
+
+def migrate_adam_state(state: dict) -> None:
+    """An Adam pickled by 0.3 or earlier had only the step count: rebuild the running powers, in place."""
+    if "beta_1_power" in state:
+        return
+    state["beta_1_power"] = state["beta_1"] ** state["t"]
+    state["beta_2_power"] = state["beta_2"] ** state["t"]
+    # Their one-member optimizers kept the step rate as a float.
+    state["_rate"] = np.broadcast_to(state["_rate"], state["t"].shape).astype(state["_work"].dtype)

@@ -1,0 +1,83 @@
+"""Where the members train: chunks over joblib workers, groups side by side, BLAS threads."""
+
+import contextlib
+
+import numpy as np
+from joblib import effective_n_jobs
+from sklearn.utils.parallel import Parallel, delayed
+
+from skreg._train.blas import one_blas_thread_per_group
+from skreg._train.interrupts import StopSignal
+from skreg._train.merge import concatenate_states
+from skreg._train.parallel import side_by_side_groups, train_members, train_side_by_side
+from skreg._train.state import TrainConfig, TrainingData
+
+
+def _members_label(members: np.ndarray) -> str:
+    """How ``verbose`` lines name a chunk or group of members."""
+    return f"member {members[0]}" if len(members) == 1 else f"members {members[0]}-{members[-1]}"
+
+
+class TrainingPlanMixin:
+    """Splitting the members over workers and threads (part of ``BaseRegularizedMLP``)."""
+
+    def _train(self, data: TrainingData, state, config: TrainConfig, validation, incremental: bool,
+               parallel: bool, stop: StopSignal):
+        """Train all members, in chunks over joblib workers when ``n_jobs`` asks for it.
+
+        Members draw from their own random streams, so the result depends
+        neither on ``n_jobs`` nor on how a chunk is split further (see
+        ``_train_chunk``). A warm-started or incremental fit continues in this
+        process, as one group.
+
+        Setting ``stop`` (Ctrl-C) stops every member at its next step, in
+        worker processes too, which send back what they trained. Returns
+        None if a KeyboardInterrupt reached joblib itself (a SIGINT handler
+        of the user's, which Ctrl-C raises through): joblib then stops its
+        workers and their state is lost; ``state`` is untouched (the workers
+        trained copies).
+        """
+        members = np.arange(state.n_members)
+        if not parallel:
+            with self._blas_threads_of_a_group():
+                return train_members(data, state, config, self._validator(config, validation, members), incremental,
+                                     stop)
+        n_chunks = min(effective_n_jobs(self.n_jobs), state.n_members)
+        if n_chunks <= 1:
+            return self._train_chunk(data, state, config, validation, incremental, members, stop)
+        chunks = np.array_split(members, n_chunks)
+        with stop.shared_with_workers():
+            try:
+                states = Parallel(n_jobs=n_chunks)(
+                    delayed(self._train_chunk)(data.subset(chunk), state.subset(chunk), config, validation,
+                                               incremental, chunk, stop)
+                    for chunk in chunks
+                )
+            except KeyboardInterrupt:
+                stop.set()  # workers that joblib cannot stop (threads) stop at their next step
+                return None
+        return concatenate_states(states, validated=bool(validation))
+
+    def _train_chunk(self, data: TrainingData, state, config: TrainConfig, validation, incremental: bool,
+                     members: np.ndarray, stop: StopSignal):
+        """Train a fresh chunk of ``members``, in groups side by side when this process has the cores for it.
+
+        Each group is still trained as one batched ensemble.
+        """
+        n_groups = side_by_side_groups(state.n_members)
+        if n_groups <= 1:
+            label = _members_label(members) if len(members) < self.n_estimators else ""
+            with self._blas_threads_of_a_group():
+                return train_members(data, state, config, self._validator(config, validation, members),
+                                     incremental, stop, label=label)
+        groups = np.array_split(np.arange(state.n_members), n_groups)
+        return train_side_by_side(
+            [(data.subset(group), state.subset(group), self._validator(config, validation, members[group]),
+              _members_label(members[group]))
+             for group in groups],
+            config, incremental, stop,
+        )
+
+    def _blas_threads_of_a_group(self):
+        """A single net keeps every BLAS thread; an ensemble's members train on one, in every grouping."""
+        return one_blas_thread_per_group() if self.n_estimators > 1 else contextlib.nullcontext()

@@ -1,0 +1,140 @@
+"""Training members: one call for a group, groups side by side in threads of this process."""
+
+import threading
+
+from skreg._train.blas import blas_controller
+from skreg._train.interrupts import StopSignal, ctrl_c_sets, even_if_interrupted
+from skreg._train.lbfgs import fit_lbfgs
+from skreg._train.merge import concatenate_states
+from skreg._train.state import TrainConfig, TrainingData, TrainingState
+from skreg._train.stochastic import fit_stochastic
+
+
+def train_members(data: TrainingData, state: TrainingState, config: TrainConfig, validate=None,
+                  incremental: bool = False, stop: threading.Event | None = None, label: str = "") -> TrainingState:
+    """Train the members of ``state`` with the configured solver; returns the state.
+
+    A module-level function so that parallel workers (joblib, dask) can run
+    it on a chunk of members.
+
+    A Ctrl-C sets ``stop`` (a new one if none is given) instead of raising
+    KeyboardInterrupt, when no caller has already arranged it (``ctrl_c_sets``,
+    in the main thread, of this process: a parent's or a joblib worker's):
+    training stops at the next step, never halfway through an epoch's
+    bookkeeping (curves, validation, stopping record).
+    """
+    stop = StopSignal() if stop is None else stop
+    with ctrl_c_sets(stop):
+        if config.solver == "lbfgs":
+            state = fit_lbfgs(data, state, config, stop)
+        else:
+            state = fit_stochastic(data, state, config, validate, max_epochs=1 if incremental else None,
+                                   check_stopping=not incremental, stop=stop, label=label)
+    state.interrupted |= stop.is_set()  # Ctrl-C after the last step: nothing to undo, but it was pressed
+    return state
+
+
+def side_by_side_groups(n_members: int) -> int:
+    """How many groups of members to train at once in threads of this process.
+
+    As many as BLAS may use threads here (``cpu_count // n_jobs`` inside a
+    loky worker, 1 under a user's ``threadpool_limits(1)``), and only from
+    the main thread: BLAS thread limits are process-wide, so nested groups
+    started from worker threads (dask, joblib's threading backend) would
+    undo each other's limits.
+    """
+    if n_members < 2 or threading.current_thread() is not threading.main_thread():
+        return 1
+    blas_threads = max((library["num_threads"] for library in blas_controller().info()), default=1)
+    return min(n_members, blas_threads)
+
+
+def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = False,
+                       stop: threading.Event | None = None) -> TrainingState:
+    """Train groups of members at once, one thread per group, each on one BLAS thread.
+
+    An ensemble member's matrix products are small (a batch of a few hundred
+    rows times a hidden layer): splitting each of them over two cores gains
+    little, while two groups on two cores also split the element-wise work
+    and the Python overhead of a step. Members are independent and draw from
+    their own streams, so the result is the same as training them together.
+
+    The calling (main) thread trains the first group itself, so a Ctrl-C
+    lands in a training loop, which stops at the step and keeps the last
+    complete epoch, and tells the other groups to do the same.
+
+    Parameters
+    ----------
+    groups : list of tuple
+        ``(data, state, validate, label)`` per group of fresh members, as
+        ``train_members`` takes them.
+
+    stop : threading.Event, optional
+        Set, it stops every group at its next step (a new one if not given);
+        an interruption in any group sets it.
+
+    Returns
+    -------
+    TrainingState
+        The groups' states concatenated in order.
+    """
+    stop = StopSignal() if stop is None else stop
+    outcomes = [None] * len(groups)
+    finished = [threading.Event() for _ in groups]
+
+    def train_group(index):
+        try:
+            data, state, validate, label = groups[index]
+            outcomes[index] = train_members(data, state, config, validate, incremental, stop, label)
+        except BaseException as error:
+            outcomes[index] = error
+            stop.set()
+        finally:
+            finished[index].set()
+
+    waiting_for = []
+    with blas_controller().limit(limits=1), ctrl_c_sets(stop):
+        try:
+            for index in range(1, len(groups)):
+                # Waited for from before start(): start() may be interrupted after the thread runs.
+                waiting_for.append(finished[index])
+                _start_thread(train_group, index, finished[index])
+            train_group(0)
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            _wait_interruptibly(waiting_for, stop)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    merged, cut_short = even_if_interrupted(concatenate_states, outcomes, groups[0][2] is not None)
+    # Also a Ctrl-C after every group's last step: nothing to undo, but it was pressed.
+    merged.interrupted |= cut_short or stop.is_set()
+    return merged
+
+
+def _start_thread(target, index: int, finished: threading.Event) -> None:
+    """Start ``target(index)`` in a daemon thread; if it cannot start, mark it ``finished`` (nothing else will)."""
+    try:
+        threading.Thread(target=target, args=(index,), daemon=True).start()
+    except RuntimeError:
+        finished.set()
+        raise
+
+
+def _wait_interruptibly(finished: list, stop: threading.Event) -> None:
+    """Wait until every event in ``finished`` is set, in short slices; a KeyboardInterrupt meanwhile sets ``stop``.
+
+    Short slices let the main thread run the Ctrl-C handler (``ctrl_c_sets``)
+    while it waits, even when the signal landed on another thread. Events,
+    not ``Thread.join``: an interrupted ``join`` can mark a running thread as
+    finished (CPython issue 90882).
+    """
+    for event in finished:
+        while True:
+            try:
+                if event.wait(timeout=0.1):
+                    break
+            except KeyboardInterrupt:
+                stop.set()

@@ -1,0 +1,315 @@
+"""The epoch loop of the stochastic solvers (sgd, adam): batches, steps, epochs, members leaving the batch."""
+
+import copy
+import functools
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from skreg._network import StepBuffers
+from skreg._objective import Objective
+from skreg._train.history import pad_activity, pad_curve, record_validation
+from skreg._train.interrupts import even_if_interrupted
+from skreg._train.merge import in_member_order
+from skreg._train.state import TrainConfig, TrainingData, TrainingState, make_optimizer
+from skreg._train.stopping import EpochStart, FiniteGuard, check_finite_epoch, update_stopping, watched_scores
+
+
+class Workspace:
+    """What every step of a fit reuses: the objective, buffers allocated once, views computed once.
+
+    Full-size batches are gathered into, and run through, preallocated
+    arrays; only a last, smaller batch allocates its own.
+    """
+
+    def __init__(self, objective: Objective, data: TrainingData, params: np.ndarray, batch_size: int):
+        m, dtype = params.shape[0], params.dtype
+        layout = objective.network.layout
+        self.objective = objective
+        self.batch_size = batch_size
+        self.buffers = StepBuffers.allocate(layout, m, batch_size, objective.regularization.noisy_layers, dtype)
+        self.grads = np.empty((m, layout.n_params), dtype=dtype)
+        self.penalty_work = np.empty((m, layout.n_weights), dtype=dtype)
+        self.views = (*layout.views(params), *layout.views(self.grads))
+        # Every member reads its own (batch, ...) slice, one member included: a
+        # single net is computed exactly as member k of an ensemble is.
+        lead = (m, batch_size)
+        self.X = None if sp.issparse(data.X) else np.empty(lead + data.X.shape[1:], dtype=data.X.dtype)
+        self.Y = np.empty(lead + data.Y.shape[1:], dtype=data.Y.dtype)
+        self.weight = np.empty(lead, dtype=data.sample_weight.dtype)
+
+    def buffers_for(self, n_rows: int):
+        """The step buffers for a batch of ``n_rows`` (``None``: allocate)."""
+        return self.buffers if n_rows == self.batch_size else None
+
+
+def epoch_order(data: TrainingData, state: TrainingState, shuffle: bool) -> np.ndarray:
+    """Each member's rows for this epoch, shuffled by its own generator.
+
+    Every member of ``state`` starts the epoch training (stopped members
+    have left the batch), so each generator draws once per epoch it trains.
+    """
+    if not shuffle:
+        return data.member_rows
+    # Filled row by row (``permutation`` is a copy then ``shuffle``): one (m, n_draws) array, not a list and a stack.
+    order = np.empty(data.member_rows.shape, dtype=data.member_rows.dtype)
+    for member_order, rows, rng in zip(order, data.member_rows, state.shuffle_rngs, strict=True):
+        member_order[:] = rows
+        rng.shuffle(member_order)
+    return order
+
+
+def gather_batch(data: TrainingData, rows: np.ndarray, workspace: Workspace) -> tuple:
+    """``(X, Y, weight)`` of a batch, each with a leading member axis (a list of sparse matrices for sparse X)."""
+    full = rows.shape[-1] == workspace.batch_size
+    # The rows are valid indices: mode="clip" only spares numpy the bounds
+    # check, which with ``out=`` means buffering the whole batch (10x slower).
+    if sp.issparse(data.X):
+        X = [data.X[member_rows] for member_rows in rows]
+    else:
+        X = data.X.take(rows, axis=0, out=workspace.X if full else None, mode="clip")
+    Y = data.Y.take(rows, axis=0, out=workspace.Y if full else None, mode="clip")
+    weight = data.sample_weight.take(rows, out=workspace.weight if full else None, mode="clip")
+    return X, Y, weight
+
+
+def train_step(X, Y, weight, state: TrainingState, workspace: Workspace) -> np.ndarray:
+    """One minibatch update of every member; returns the batch's mean loss per member."""
+    objective = workspace.objective
+    loss = objective.batch_loss_and_gradient(state.params, workspace.grads, X, Y, weight, state.dropout_rngs,
+                                             drawing=~state.stopped, buffers=workspace.buffers_for(weight.shape[-1]),
+                                             views=workspace.views, work=workspace.penalty_work)
+    if state.stopped.any():
+        # A frozen member's optimizer state stands still; its gradient, which
+        # may not even be finite (inf * 0 is NaN), must not reach it.
+        workspace.grads[state.stopped] = 0
+    state.optimizer.step(state.params, workspace.grads)
+    objective.prox(state.params, state.optimizer)
+    return loss
+
+
+def run_epoch(data: TrainingData, state: TrainingState, config: TrainConfig, workspace: Workspace,
+              guard: FiniteGuard, stop: threading.Event | None = None) -> np.ndarray:
+    """One pass over every member's rows; returns the weighted mean batch loss per member.
+
+    Raises KeyboardInterrupt at the next step once ``stop`` is set (another
+    group of members, trained beside this one, was interrupted).
+    """
+    order = epoch_order(data, state, config.shuffle)
+    loss_sum = np.zeros(state.n_members)
+    weight_sum = np.zeros(state.n_members)
+    for start in range(0, order.shape[1], workspace.batch_size):
+        if stop is not None and stop.is_set():
+            raise KeyboardInterrupt
+        X, Y, weight = gather_batch(data, order[:, start : start + workspace.batch_size], workspace)
+        guard.before_step(state.params)
+        training = ~state.stopped
+        batch_loss = train_step(X, Y, weight, state, workspace)
+        guard.after_step(state, batch_loss)
+        # Only the batches a member trained on count towards its epoch loss.
+        batch_weight = np.add.reduce(weight, axis=-1) * training
+        loss_sum += np.where(np.isfinite(batch_loss), batch_loss, 0.0) * batch_weight
+        weight_sum += batch_weight
+    state.samples_seen += order.shape[1]
+    return loss_sum / weight_sum
+
+
+@dataclass
+class EpochProgress:
+    """What ``verbose`` lines need to know of a whole group while only some of its members train."""
+
+    started: float
+    label: str
+    n_group: int
+    epochs_before: int = 0  # epochs in the group's curves before this call: lines count this call's, as n_iter_ does
+
+
+def report_epoch(state: TrainingState, active_before: np.ndarray, progress: EpochProgress) -> None:
+    """One line per epoch for ``verbose=True``, prefixed by ``[label]`` when one group of members reports.
+
+    It starts as scikit-learn's does, ``Iteration N, loss = ...``, which scripts parse.
+    """
+    members = active_before if active_before.any() else np.ones_like(active_before)
+    line = f"[{progress.label}] " if progress.label else ""
+    epoch = len(state.loss_curve) - progress.epochs_before
+    line += f"Iteration {epoch}, loss = {state.loss_curve[-1][members].mean():.8f}"
+    if state.validation_loss_curve:
+        line += f", validation loss = {state.validation_loss_curve[-1][members].mean():.8f}"
+        line += f", validation score = {state.validation_score_curve[-1][members].mean():.6f}"
+    if progress.n_group > 1:
+        line += f", members training = {int((~state.stopped).sum())}/{progress.n_group}"
+    line += f", elapsed = {time.perf_counter() - progress.started:.2f} s"
+    print(line, flush=True)
+
+
+def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig, validate=None,
+                   max_epochs: int | None = None, check_stopping: bool = True,
+                   stop: threading.Event | None = None, label: str = "") -> TrainingState:
+    """Train every member with sgd or adam for up to ``max_epochs`` epochs.
+
+    Parameters
+    ----------
+    data : TrainingData
+    state : TrainingState
+        Updated in place (and returned). Its optimizer is created if missing,
+        kept otherwise, so a warm start continues Adam's moments and SGD's
+        velocity and schedule.
+    config : TrainConfig
+    validate : callable, optional
+        ``validate(params) -> (loss, score)``, both of shape (m,), on each
+        member's validation rows; score is higher-is-better. Its curves are
+        recorded; with ``config.early_stopping`` each member also stops on
+        its own validation score and gets the parameters of its best epoch
+        back (otherwise stopping watches the training loss).
+    max_epochs : int, optional
+        Defaults to ``config.max_iter``.
+    check_stopping : bool
+        ``False`` for ``partial_fit``: no patience bookkeeping.
+    stop : threading.Event, optional
+        Shared with groups of members trained beside this one: set, it
+        interrupts this group; an interruption here sets it.
+    label : str
+        Names this group's members in ``verbose`` lines (``"members 0-4"``).
+    """
+    max_epochs = config.max_iter if max_epochs is None else max_epochs
+    if state.optimizer is None:
+        state.optimizer = make_optimizer(config, state.params.shape, state.params.dtype)
+    state.stopped = state.diverged.copy()
+    state.optimizer.member_scale[:] = 1
+    state.optimizer.freeze(state.stopped)
+    state.interrupted = False
+    progress = EpochProgress(time.perf_counter(), label, state.n_members, epochs_before=len(state.loss_curve))
+    # Members that stopped leave the batched computation at the end of their
+    # epoch; they wait apart and join the others again at the end.
+    parts, part_members = [], []
+    live, members, guard = state, np.arange(state.n_members), FiniteGuard(state.params)
+    epochs_left = max_epochs
+    try:
+        while True:
+            if live.stopped.any() and not live.stopped.all():  # some, not all, members stopped: they leave
+                leaving, staying = np.flatnonzero(live.stopped), np.flatnonzero(~live.stopped)
+                # One assignment: an interruption finds the members all in the batch, or apart.
+                parts, part_members, members, live, guard = (
+                    parts + [live.subset(leaving)], part_members + [members[leaving]], members[staying],
+                    live.subset(staying), guard.subset(staying))
+            if epochs_left == 0 or live.stopped.all() or live.interrupted:
+                break
+            epochs_left -= _run_epochs(data.subset(members), live, config, _validator_for(validate, members, state),
+                                       epochs_left, check_stopping, stop, guard, progress)
+    except KeyboardInterrupt:
+        # Between two epochs (each is recorded whole or not at all): the members stop as they are.
+        live.interrupted = True
+        if stop is not None:
+            stop.set()
+    state, cut_short = even_if_interrupted(_rejoin, parts, part_members, live, members, validate, state, config)
+    if cut_short:
+        state.interrupted, state.reached_max_iter = True, False
+        if stop is not None:
+            stop.set()
+    return state
+
+
+def _rejoin(parts: list, part_members: list, live: TrainingState, members: np.ndarray, validate,
+            group_state: TrainingState, config: TrainConfig) -> TrainingState:
+    """The group's state from its members apart (``parts``) and those still in the batch (``live``).
+
+    Changes none of the states it is given (so it can run again), except
+    that ``live``, when no member left the batch, is the result itself.
+    """
+    waited = [_wait_frozen(part, len(live.loss_curve), _validator_for(validate, part_indices, group_state))
+              for part, part_indices in zip(parts, part_members, strict=True)]
+    state = in_member_order(waited + [live], part_members + [members])
+    state.reached_max_iter = not state.stopped.all() and not state.interrupted
+    if validate is not None and config.early_stopping and state.best_params is not None:
+        # A diverged member needs its best epoch back most of all: its last finite weights can be huge. Only
+        # one that never had a finite validation score keeps them (it has no best epoch).
+        restore = ~state.diverged
+        if state.tracker is not None:
+            restore |= np.isfinite(state.tracker.best_score)
+        state.params[restore] = state.best_params[restore]
+    return state
+
+
+def _wait_frozen(part: TrainingState, n_epochs: int, validate) -> TrainingState:
+    """``part`` with the epochs up to ``n_epochs`` that its members waited, frozen, apart from the batch.
+
+    As if they had waited in it: the loss curve repeats standing values, and
+    the validation curves get the frozen weights validated on this fit's
+    validation rows (NaN without). A member may have stopped before this
+    fit's first epoch, so its last entry can come from an earlier fit.
+    Returns a copy with new curves; ``part`` itself is unchanged.
+    """
+    waited = n_epochs - len(part.loss_curve)
+    if waited <= 0:
+        return part
+    frozen = copy.copy(part)
+    validated_before = len(part.loss_curve)
+    frozen.loss_curve = pad_curve(part.loss_curve, part.n_members, n_epochs)
+    frozen.active_history = pad_activity(part.active_history, part.n_members, n_epochs)
+    if validate is None and not part.validation_loss_curve:
+        return frozen
+    missing = np.full(part.n_members, np.nan)
+    with np.errstate(all="ignore"):
+        val_loss, val_score = validate(part.params) if validate is not None else (missing, missing)
+    frozen.validation_loss_curve = (pad_curve(part.validation_loss_curve, part.n_members, validated_before, missing)
+                                    + [val_loss] * waited)
+    frozen.validation_score_curve = (pad_curve(part.validation_score_curve, part.n_members, validated_before,
+                                                missing) + [val_score] * waited)
+    return frozen
+
+
+def _validator_for(validate, members: np.ndarray, group_state: TrainingState):
+    """``validate`` restricted to ``members`` of the group (all of them: ``validate`` itself)."""
+    if validate is None or len(members) == group_state.n_members:
+        return validate
+    return functools.partial(validate, members=members)
+
+
+def _run_epochs(data: TrainingData, state: TrainingState, config: TrainConfig, validate, max_epochs: int,
+                check_stopping: bool, stop: threading.Event | None, guard: "FiniteGuard",
+                progress: EpochProgress) -> int:
+    """Train ``state``'s members for up to ``max_epochs`` epochs; returns how many ran.
+
+    Every member of ``state`` starts each epoch training; the loop returns
+    after the first epoch in which a member stopped, so that
+    ``fit_stochastic`` can take it out of the batch. (A member that diverges
+    mid-epoch is frozen for the rest of that epoch by the step itself.)
+    """
+    stop_on_validation = validate is not None and config.early_stopping
+    params = state.params
+    batch_size = min(config.batch_size, data.member_rows.shape[1])
+    workspace = Workspace(data.objective(config.network), data, params, batch_size)
+    epochs_run = 0
+    start = EpochStart(state)
+    try:
+        while epochs_run < max_epochs and not state.stopped.any():
+            active = ~state.stopped
+            with np.errstate(over="ignore", invalid="ignore"):
+                data_loss = run_epoch(data, state, config, workspace, guard, stop)
+            state.n_iter += active
+            with np.errstate(over="ignore", invalid="ignore"):
+                state.loss_curve.append(workspace.objective.value(data_loss, params))
+            check_finite_epoch(state, guard)
+            state.active_history.append(active.copy())
+            state.optimizer.end_epoch(state.samples_seen, active)
+            active &= ~state.diverged
+            if validate is not None or state.validation_loss_curve:
+                with np.errstate(all="ignore"):
+                    record_validation(state, validate)
+            if check_stopping:
+                scores = watched_scores(data, state, config, stop_on_validation)
+                update_stopping(state, config, scores, active, keep_best=stop_on_validation)
+            # The epoch is recorded whole: from here on an interruption keeps it.
+            start, epochs_run = EpochStart(state), epochs_run + 1
+            if config.verbose:
+                report_epoch(state, active, progress)
+    except KeyboardInterrupt:
+        # Cut short in a step or in its bookkeeping, the epoch is undone: weights, curves, counters.
+        start.restore(state)
+        state.interrupted = True
+        if stop is not None:
+            stop.set()
+    return epochs_run

@@ -1,0 +1,172 @@
+"""Per-member regularization settings: members with different ``alpha``, penalty mix and dropout in one batch.
+
+Each member of a batch must be exactly the member trained under its own
+settings: its objective and gradient (against finite differences and a
+plain re-implementation), its dropout masks and random stream, and a whole
+fit, held to the same member fitted with every member at its settings.
+"""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
+from skreg._network import ParameterLayout, dropout_masks
+from skreg._objective import NetworkSpec, Objective, Regularization
+from skreg._optimizers import SGD
+
+ALPHAS = np.array([0.0, 0.5, 3.0])
+L1_SHARES = np.array([0.0, 1.0, 0.3])
+L2_SHARES = np.array([1.0, 0.0, 0.7])
+
+
+def _problem(n_members=3, hidden=(4,), seed=0):
+    rng = np.random.default_rng(seed)
+    layout = ParameterLayout((3, *hidden, 2))
+    spec = NetworkSpec(layout, "tanh", "squared_error")
+    X = rng.normal(size=(12, 3))
+    Y = rng.normal(size=(12, 2))
+    weight = rng.uniform(0.5, 2.0, 12)
+    params = rng.normal(size=(n_members, layout.n_params))
+    return spec, X, Y, weight, params
+
+
+def _settings(dropout=((0.0,),) * 3):
+    return Regularization.for_members(3, alpha=ALPHAS, l1_share=L1_SHARES, l2_share=L2_SHARES,
+                                      dropout=np.asarray(dropout, dtype=float).reshape(3, -1))
+
+
+def _alone(settings, k):
+    """Member ``k``'s settings given to every member of a one-member batch."""
+    return settings.take([k])
+
+
+def test_each_member_has_its_own_penalty_in_value_and_gradient():
+    spec, X, Y, weight, params = _problem()
+    total_weight = np.array([10.0, 20.0, 30.0])
+    objective = Objective(spec, _settings(), total_weight)
+    J, grads = objective.value_and_gradient(params, X, Y, weight)
+    n_weights = spec.layout.n_weights
+    for k in range(3):
+        alone = Objective(spec, _alone(_settings(), k), total_weight[[k]])
+        J_k, grads_k = alone.value_and_gradient(params[[k]], X, Y, weight)
+        assert_array_equal(J[k], J_k[0])
+        assert_array_equal(grads[k], grads_k[0])
+        w = params[k, :n_weights]
+        penalty = ALPHAS[k] / total_weight[k] * (L1_SHARES[k] * np.abs(w).sum() + L2_SHARES[k] * 0.5 * w @ w)
+        data_only = Objective(spec, Regularization.for_members(1, alpha=0.0, l1_share=0.0, l2_share=0.0,
+                                                               dropout=[0.0]), total_weight[[k]])
+        assert_allclose(J[k], data_only.value_and_gradient(params[[k]], X, Y, weight)[0][0] + penalty, rtol=1e-13)
+    # A member without penalty (alpha = 0) gets exactly the data term's gradient.
+    no_penalty = Objective(spec, Regularization.for_members(1, alpha=0.0, l1_share=0.0, l2_share=1.0,
+                                                            dropout=[0.0]), total_weight[[0]])
+    assert_array_equal(grads[0], no_penalty.value_and_gradient(params[[0]], X, Y, weight)[1][0])
+
+
+def test_per_member_gradient_matches_finite_differences():
+    spec, X, Y, weight, params = _problem(seed=1)
+    objective = Objective(spec, _settings(), np.array([12.0, 7.0, 3.0]))
+    _, grads = objective.value_and_gradient(params, X, Y, weight)
+    eps = 1e-6
+    numeric = np.zeros_like(params)
+    for j in range(params.shape[1]):
+        shifted = params.copy()
+        shifted[:, j] += eps
+        plus = objective.value_and_gradient(shifted, X, Y, weight)[0]
+        shifted[:, j] -= 2 * eps
+        minus = objective.value_and_gradient(shifted, X, Y, weight)[0]
+        numeric[:, j] = (plus - minus) / (2 * eps)
+    assert_allclose(grads, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_prox_thresholds_each_member_by_its_own_l1_scale():
+    spec, X, Y, weight, params = _problem(seed=2)
+    objective = Objective(spec, _settings(), np.full(3, 0.5))
+    optimizer = SGD(params.shape, params.dtype, learning_rate_init=0.5, momentum=0.0, nesterov=False,
+                    schedule="constant", power_t=0.5)
+    thresholded = params.copy()
+    objective.prox(thresholded, optimizer)
+    n_weights = spec.layout.n_weights
+    for k in range(3):
+        tau = 0.5 * ALPHAS[k] / 0.5 * L1_SHARES[k]
+        w = params[k, :n_weights]
+        assert_array_equal(thresholded[k, :n_weights], np.sign(w) * np.maximum(np.abs(w) - tau, 0.0))
+        assert_array_equal(thresholded[k, n_weights:], params[k, n_weights:])  # biases untouched
+    assert np.any(thresholded[1, :n_weights] == 0.0)  # the pure-L1 member gets exact zeros
+
+
+def test_dropout_masks_at_each_members_rate_from_its_own_stream():
+    rates = np.array([[0.0, 0.5], [0.3, 0.0], [0.6, 0.1]])
+    shapes = [(3, 4000, 5), (3, 4000, 6)]
+    masks = dropout_masks(shapes, rates, [np.random.default_rng([4, k]) for k in range(3)], np.float64)
+    for layer, mask in enumerate(masks):
+        for k in range(3):
+            rate = rates[k, layer]
+            if rate == 0:
+                assert_array_equal(mask[k], 1.0)  # keeps every unit
+            else:
+                assert set(np.unique(mask[k])) == {0.0, 1.0 / (1.0 - rate)}
+                assert abs(np.mean(mask[k] == 0) - rate) < 0.03
+    # Member 1 draws only for the layer where it drops units: its stream is where it would be alone.
+    alone = dropout_masks(shapes, rates[[1]], [np.random.default_rng([4, 1])], np.float64)
+    assert_array_equal(alone[0][0], masks[0][1])
+    assert alone[1] is None
+    # No member drops units anywhere: no masks at all.
+    assert dropout_masks(shapes, np.zeros((3, 2)), [np.random.default_rng(k) for k in range(3)], np.float64) == [
+        None, None]
+
+
+def _with_member_settings(cls, alphas, dropouts):
+    """An estimator class whose members train at their own ``alpha`` and dropout rates (one batched fit)."""
+    def _regularization(self):
+        shared = super(fitting, self)._regularization()
+        if self.n_estimators != len(alphas):  # the members exposed in estimators_ are plain single nets
+            return shared
+        return Regularization.for_members(len(alphas), alpha=alphas, l1_share=shared.l1_share,
+                                          l2_share=shared.l2_share, dropout=np.asarray(dropouts, dtype=float))
+
+    fitting = type(f"PerMember{cls.__name__}", (cls,), {"_regularization": _regularization})
+    return fitting
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+@pytest.mark.parametrize("cls", [RegularizedMLPRegressor, RegularizedMLPClassifier])
+def test_members_with_different_settings_train_as_each_would_at_its_own(cls, solver):
+    """One fit of 3 members at (alpha, dropout) = (0, 0), (0.1, 0.3), (2, 0.5 / 0.1 per layer).
+
+    Member k must end bitwise equal to member k of a fit where every member
+    has member k's settings (the same random streams), in weights and curves.
+    """
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(120, 4))
+    y = X[:, 0] - X[:, 1] ** 2 + rng.normal(scale=0.1, size=120)
+    if cls is RegularizedMLPClassifier:
+        y = (y > np.median(y)).astype(int)
+    alphas = [0.0, 0.1, 2.0]
+    dropouts = [[0.0, 0.0], [0.3, 0.3], [0.5, 0.1]]
+    params = dict(hidden_layer_sizes=(6, 5), solver=solver, max_iter=8, batch_size=32, random_state=3,
+                  n_estimators=3, bootstrap=True, learning_rate_init=0.01)
+    together = _with_member_settings(cls, alphas, dropouts)(**params).fit(X, y)
+    for k in range(3):
+        alone = _with_member_settings(cls, [alphas[k]] * 3, [dropouts[k]] * 3)(**params).fit(X, y)
+        for W_together, W_alone in zip(together.estimators_[k].coefs_, alone.estimators_[k].coefs_, strict=True):
+            assert_array_equal(W_together, W_alone)
+        assert together.estimators_[k].loss_curve_ == alone.estimators_[k].loss_curve_
+        assert together.estimators_[k].loss_ == alone.estimators_[k].loss_
+    # The settings really differ: the members are not three copies of one fit.
+    losses = [member.loss_ for member in together.estimators_]
+    assert len(set(losses)) == 3
+
+
+def test_lbfgs_members_each_minimise_their_own_alpha():
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(80, 3))
+    y = X @ [1.0, -2.0, 0.5] + rng.normal(scale=0.1, size=80)
+    alphas = [0.0, 5.0, 50.0]
+    params = dict(hidden_layer_sizes=(), solver="lbfgs", max_iter=200, random_state=0, n_estimators=3)
+    together = _with_member_settings(RegularizedMLPRegressor, alphas, [[]] * 3)(**params).fit(X, y)
+    norms = [np.linalg.norm(member.coefs_[0]) for member in together.estimators_]
+    assert norms[0] > norms[1] > norms[2]  # more penalty, smaller weights
+    for k in range(3):
+        alone = _with_member_settings(RegularizedMLPRegressor, [alphas[k]] * 3, [[]] * 3)(**params).fit(X, y)
+        assert_array_equal(together.estimators_[k].coefs_[0], alone.estimators_[k].coefs_[0])
