@@ -746,7 +746,7 @@ def test_a_frozen_member_with_a_non_finite_gradient_stays_as_it_stopped(regressi
 
     def data_term_and_gradient(spec, params_, grads, *args, **kwargs):
         loss = original_gradient(spec, params_, grads, *args, **kwargs)
-        grads[current["state"].stopped] = np.inf  # a stopped member's gradient overflows
+        grads[current["state"].progress.stopped] = np.inf  # a stopped member's gradient overflows
         return loss
 
     monkeypatch.setattr(skreg._train.stochastic, "train_step", train_step)
@@ -1063,7 +1063,7 @@ def test_a_member_diverging_after_others_left_the_batch_keeps_its_last_certified
     params = {**DIVERGING, "bootstrap": True, "learning_rate_init": 0.05}
     four = RegularizedMLPRegressor(**params, n_estimators=4).fit(2 * X, y)
     three = RegularizedMLPRegressor(**params, n_estimators=3).fit(2 * X, y)
-    assert four._training_state.diverged.sum() >= 2
+    assert four._training_state.progress.diverged.sum() >= 2
     assert len({member.n_iter_ for member in four.estimators_}) > 1
     for left, right in zip(_weights(four), _weights(three), strict=True):
         assert_array_equal(left[:3], right)
@@ -1077,7 +1077,7 @@ def test_frozen_members_state_does_not_depend_on_the_grouping(diverging):
     for groups in (1, 2):
         with threadpool_limits(limits=groups):
             fits[groups] = RegularizedMLPRegressor(**params).fit(3 * X[:70], y[:70], X_val=3 * X[70:], y_val=y[70:])
-    assert fits[1]._training_state.diverged.any()
+    assert fits[1]._training_state.progress.diverged.any()
     assert_array_equal(fits[1]._training_state.optimizer.velocity, fits[2]._training_state.optimizer.velocity)
     assert_array_equal(fits[1].validation_loss_curve_, fits[2].validation_loss_curve_)
 
@@ -1109,10 +1109,10 @@ def test_a_member_stopped_before_a_warm_start_is_validated_on_its_new_validation
               "random_state": 0, "n_estimators": 6, "warm_start": True}
     model = RegularizedMLPRegressor(**params)
     model.fit(X, y, X_val=X_b, y_val=y_b) if first_validation else model.fit(X, y)
-    diverged = np.flatnonzero(model._training_state.diverged)
+    diverged = np.flatnonzero(model._training_state.progress.diverged)
     assert diverged.size and len({member.n_iter_ for member in model.estimators_}) > 1
     model.set_params(learning_rate_init=0.01).fit(X, y, X_val=X_c, y_val=y_c)
 
     frozen = model.estimators_[diverged[0]]
     expected = 0.5 * np.mean((frozen.predict(X_c) - y_c) ** 2)
-    assert_allclose(model._training_state.validation_loss_curve[-1][diverged[0]], expected, rtol=1e-10)
+    assert_allclose(model._training_state.history.validation_loss[-1][diverged[0]], expected, rtol=1e-10)

@@ -37,6 +37,7 @@ from threadpoolctl import threadpool_limits
 
 import skreg
 import skreg._estimators.base
+import skreg._train.history
 import skreg._train.lbfgs
 import skreg._train.state
 import skreg._train.stochastic
@@ -575,7 +576,7 @@ def test_ctrl_c_outside_a_step_stops_the_fit_at_the_next_step(data, n_estimators
     params = {**SMALL, "early_stopping": True, "n_iter_no_change": 50, "max_iter": 30,
               "n_estimators": n_estimators}
     X, y = data["X"], data["regression"]
-    original = skreg._train.stochastic.record_validation
+    original = skreg._train.history.History.record_validation
     calls = {"n": 0}
 
     def ctrl_c_on_third_call(*args, **kwargs):
@@ -584,7 +585,7 @@ def test_ctrl_c_outside_a_step_stops_the_fit_at_the_next_step(data, n_estimators
             signal.raise_signal(signal.SIGINT)  # one group, in the main thread: handled here, mid-bookkeeping
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(skreg._train.stochastic, "record_validation", ctrl_c_on_third_call)
+    monkeypatch.setattr(skreg._train.history.History, "record_validation", ctrl_c_on_third_call)
     with pytest.warns(UserWarning, match="interrupted"):
         estimator = RegularizedMLPRegressor(**params).fit(X, y)
     monkeypatch.undo()
@@ -600,7 +601,7 @@ def test_ctrl_c_after_the_last_step_is_reported_as_an_interruption(data, n_estim
     """SIGINT during the last epoch's validation: the fit is complete, and says it was interrupted (only)."""
     params = {**SMALL, "early_stopping": True, "n_iter_no_change": 50, "max_iter": 3, "n_estimators": n_estimators}
     X, y = data["X"], data["regression"]
-    original = skreg._train.stochastic.record_validation
+    original = skreg._train.history.History.record_validation
     calls = {"n": 0}
 
     def ctrl_c_on_the_last_call(*args, **kwargs):
@@ -611,7 +612,7 @@ def test_ctrl_c_after_the_last_step_is_reported_as_an_interruption(data, n_estim
             signal.raise_signal(signal.SIGINT)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(skreg._train.stochastic, "record_validation", ctrl_c_on_the_last_call)
+    monkeypatch.setattr(skreg._train.history.History, "record_validation", ctrl_c_on_the_last_call)
     with threadpool_limits(limits=2), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         estimator = RegularizedMLPRegressor(**params).fit(X, y)
@@ -721,11 +722,13 @@ INJECTION_SCENARIOS = {
                        "batch_size": 50, "learning_rate_init": 0.05}, 1),
     "lbfgs": ({"n_estimators": 2, "solver": "lbfgs", "max_iter": 15}, 1),
 }
-TRAINING_BOOKKEEPING = ["run_epoch", "epoch_order", "penalised_loss", "check_finite_epoch", "record_validation",
-                        "pad_validation_curves", "update_stopping", "report_epoch", "_validator_for", "_wait_frozen",
-                        "standing_values", "in_member_order", "concatenate_states", "_rejoin", "_lbfgs_member",
-                        "_record_lbfgs_curves"]
-INJECTED_METHODS = [(skreg._train.stopping.ImprovementTracker, "update"), (skreg._train.state.TrainingState, "subset"),
+TRAINING_BOOKKEEPING = ["run_epoch", "epoch_order", "penalised_loss", "check_finite_epoch", "update_stopping",
+                        "report_epoch", "_validator_for", "_wait_frozen", "standing_values", "take", "concat",
+                        "concat_in_order", "_rejoin", "_lbfgs_member", "_record_lbfgs_curves"]
+INJECTED_METHODS = [(skreg._train.stopping.ImprovementTracker, "update"),
+           (skreg._train.state.TrainingState, "concat_members"), (skreg._train.history.History, "record_epoch"),
+           (skreg._train.history.History, "record_validation"), (skreg._train.history.History, "waited"),
+           (skreg._train.history.History, "concat_members"), (skreg._train.history.History, "with_epochs"),
            (skreg._train.stopping.EpochStart, "__init__"),
            (skreg._estimators.base.BaseRegularizedMLP, "_fall_back_where_non_finite"),
            (skreg._estimators.base.BaseRegularizedMLP, "_set_fitted_attributes"),

@@ -16,9 +16,10 @@ import skreg._train.evaluation
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
 from skreg._estimators.base import BaseRegularizedMLP
 from skreg._losses import weighted_mean_loss
+from skreg._members import take
 from skreg._network import predict_members
 from skreg._train.evaluation import penalised_loss
-from skreg._train.state import TrainingData, take_members
+from skreg._train.state import TrainingData
 
 
 @pytest.fixture(autouse=True)
@@ -112,11 +113,11 @@ def test_members_taken_as_a_contiguous_run_share_the_rows():
     cases = {"run": ([1, 2, 3], True), "slice": (slice(1, 4), True), "mask": ([True, False, True, False, False], False),
              "unordered": ([3, 1], False), "gaps": ([0, 2], False)}
     for members, shared in cases.values():
-        taken = take_members(rows, members)
+        taken = take(rows, members, view=True)
         assert_array_equal(taken, rows[members])
         assert np.shares_memory(taken, rows) == shared
     shared = np.broadcast_to(np.arange(8), (5, 8))
-    taken = take_members(shared, [0, 3])
+    taken = take(shared, [0, 3], view=True)
     assert_array_equal(taken, shared[[0, 3]])
     assert taken.strides[0] == 0
 
