@@ -112,8 +112,12 @@ class FittedMixin:
         return np.where(np.isneginf(state.stopping.best_score), np.nan, state.stopping.best_score)
 
     def _stopped_on_validation(self, state) -> bool:
-        """Whether early stopping watched a validation set (and restored its best epoch)."""
-        return self.early_stopping and state.history.validated and state.stopping is not None
+        """Whether early stopping watched a validation set (and restored its best epoch).
+
+        Called by ``_warn_about``, after the fit is recorded, where an
+        interruption would lose it: no Python call here (not ``History.validated``).
+        """
+        return self.early_stopping and bool(state.history.validation_loss) and state.stopping is not None
 
     def _fall_back_where_non_finite(self, state, initial_params, config: TrainConfig,
                                     data: TrainingData) -> np.ndarray:
@@ -174,7 +178,8 @@ class FittedMixin:
         elif outcome.interrupted:
             warnings.warn("Training interrupted by the user; the last complete epoch's (or best) weights "
                           "were kept.", UserWarning, stacklevel=3)
-        failures = [message for message in outcome.solver_failures if message is not None]
+        # filter, not a comprehension (a Python call, at which an interruption after the fit would lose it).
+        failures = list(filter(None, outcome.solver_failures))
         if failures:
             warnings.warn(f"L-BFGS failed to converge for {len(failures)} of {state.n_members} network(s) "
                           f"({failures[0]}).", ConvergenceWarning, stacklevel=3)

@@ -55,7 +55,8 @@ def _fit_lbfgs_members(data: TrainingData, state: TrainingState, config: TrainCo
         outcome.interrupted = True
         if stop is not None:
             stop.set()
-    _, cut_short = even_if_interrupted(_record_lbfgs_curves, state, curves, len(state.history))
+    # len() of the list, not of the history: no Python call out here, where an interruption would escape.
+    _, cut_short = even_if_interrupted(_record_lbfgs_curves, state, curves, len(state.history.loss))
     if cut_short:
         outcome.interrupted = True
         if stop is not None:

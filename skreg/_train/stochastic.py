@@ -176,7 +176,7 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
     """
     max_epochs = config.max_iter if max_epochs is None else max_epochs
     _start_call(state, config)
-    lines = EpochLines(time.perf_counter(), label, state.n_members, epochs_before=len(state.history))
+    lines = EpochLines(time.perf_counter(), label, state.n_members, epochs_before=len(state.history.loss))
     parts, part_members, live, members = _train_in_batch(data, state, config, validate, max_epochs, check_stopping,
                                                          stop, lines)
     state, cut_short = even_if_interrupted(_rejoin, parts, part_members, live, members, validate, state, config)
