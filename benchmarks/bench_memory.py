@@ -65,7 +65,7 @@ def child(name: str, mode: str, epochs: int) -> dict:
     import numpy as np
 
     from skreg import RegularizedMLPRegressor
-    from skreg._base import BaseRegularizedMLP
+    from skreg._estimators.base import BaseRegularizedMLP
 
     n_members, n_rows = WORKLOADS[name]
     rng = np.random.default_rng(0)

@@ -53,9 +53,9 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import skreg
-import skreg._training
+import skreg._train.blas
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
-from skreg._training import side_by_side_groups
+from skreg._train.parallel import side_by_side_groups
 
 WORKLOADS = ("big32", "big64", "small", "ensemble", "predict", "predict-loaded")
 MB = 1024.0**2
@@ -558,18 +558,18 @@ def run_predict_loaded(args) -> list:
     bagging = BaggingRegressor(MLPRegressor(alpha=args.alpha, **settings), n_estimators=n_members, bootstrap=True,
                                random_state=0).fit(X, y)
     single = MLPRegressor(alpha=args.alpha, **settings).fit(X, y)
-    size_rule = skreg._training.SINGLE_THREAD_FLOPS
+    size_rule = skreg._train.blas.SINGLE_THREAD_FLOPS
 
     X_tenth = X_big[: n_rows // 10]
 
     def ours_without_size_rule():
         # skreg as before the size rule, every product on the BLAS threads as set; 10-40x slower on a busy
         # machine, so timed once on a tenth of the rows.
-        skreg._training.SINGLE_THREAD_FLOPS = 0
+        skreg._train.blas.SINGLE_THREAD_FLOPS = 0
         try:
             return timed(lambda: ours.predict(X_tenth))[0] * 10
         finally:
-            skreg._training.SINGLE_THREAD_FLOPS = size_rule
+            skreg._train.blas.SINGLE_THREAD_FLOPS = size_rule
 
     rows = []
     for load in (0, 1) if args.quick else (0, 1, 2):

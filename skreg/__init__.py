@@ -19,6 +19,10 @@ SKOPS_TRUSTED_TYPES = [
     "skreg._network.ParameterLayout",
     "skreg._optimizers.Adam",
     "skreg._optimizers.SGD",
+    "skreg._train.history.History",
+    "skreg._train.state.MemberStreams",
+    "skreg._train.state.Outcome",
+    "skreg._train.state.Progress",
     "skreg._train.state.TrainingState",
     "skreg._train.stopping.ImprovementTracker",
 ]

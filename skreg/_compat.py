@@ -47,6 +47,46 @@ def _adam_moments_from_0_1(training_state) -> None:
         optimizer.second_moment /= 1.0 - optimizer.beta_2
 
 
+# The flat fields of a TrainingState pickled by skreg <= 0.4 (and 0.5's development versions before the parts).
+FLAT_TRAINING_STATE_FIELDS = ("optimizer", "shuffle_rngs", "dropout_rngs", "samples_seen", "n_iter", "loss_curve",
+                              "active_history", "validation_loss_curve", "validation_score_curve", "tracker",
+                              "best_params", "stopped", "diverged", "interrupted", "reached_max_iter",
+                              "solver_failures")
+
+
+def migrate_training_state(state: dict) -> None:
+    """A TrainingState pickled with flat fields (skreg <= 0.4): group them into today's parts, in place.
+
+    Fields an older version did not have get what a fit then left: every
+    epoch active (before 0.3 recorded it), no solver failures (before 0.4).
+    The best epoch's weights join the patience record, which now holds them.
+    """
+    if "history" in state:
+        return
+    from skreg._train.history import History
+    from skreg._train.state import MemberStreams, Outcome, Progress
+
+    old = {name: state.pop(name, None) for name in FLAT_TRAINING_STATE_FIELDS}
+    m = state["params"].shape[0]
+    loss = old["loss_curve"] or []
+    active = old["active_history"]
+    active = [np.ones(m, dtype=bool) for _ in loss] if active is None else active
+    state["history"] = History(m, loss, active, old["validation_loss_curve"] or [], old["validation_score_curve"] or [])
+    state["streams"] = MemberStreams(old["shuffle_rngs"], old["dropout_rngs"])
+
+    def flags(name, dtype):
+        return np.zeros(m, dtype=dtype) if old[name] is None else old[name]
+
+    state["progress"] = Progress(flags("n_iter", int), flags("stopped", bool), flags("diverged", bool),
+                                 old["samples_seen"] or 0)
+    failures = old["solver_failures"] or {}
+    state["outcome"] = Outcome([failures.get(k) for k in range(m)], bool(old["interrupted"]),
+                               bool(old["reached_max_iter"]))
+    state["optimizer"], state["stopping"] = old["optimizer"], old["tracker"]
+    if old["tracker"] is not None:
+        old["tracker"].best_params = old["best_params"]
+
+
 def migrate_adam_state(state: dict) -> None:
     """An Adam pickled by 0.3 or earlier had only the step count: rebuild the running powers, in place."""
     if "beta_1_power" in state:

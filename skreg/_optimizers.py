@@ -10,9 +10,12 @@ After each ``step``, ``prox_step_sizes()`` gives the step size of the last
 update per coordinate, which the L1 proximal step scales its threshold by:
 with it, the fixed points of the proximal iteration are exactly the
 minimisers of the penalised objective.
+
+Each optimizer names its per-member arrays in ``PER_MEMBER`` (the rows
+``skreg._members.take`` and ``concat`` split and merge); its other
+attributes are settings every member shares.
 """
 
-import copy
 import math
 from typing import Protocol
 
@@ -72,6 +75,8 @@ class SGD:
     used for the L1 proximal threshold is ``lr / (1 - momentum)`` (``lr`` for
     ``momentum=1``, which has no such fixed point).
     """
+
+    PER_MEMBER = ("learning_rate", "member_scale", "velocity", "_work")
 
     def __init__(self, shape, dtype, *, learning_rate_init, momentum, nesterov, schedule, power_t):
         self.learning_rate_init = learning_rate_init
@@ -157,6 +162,9 @@ class Adam:
     not depend on the machine's instruction set or on how many members
     train beside it.
     """
+
+    PER_MEMBER = ("t", "beta_1_power", "beta_2_power", "member_scale", "first_moment", "second_moment",
+                  "_denominator", "_work", "_rate")
 
     def __init__(self, shape, dtype, *, learning_rate_init, beta_1, beta_2, epsilon):
         self.learning_rate_init = learning_rate_init
@@ -246,23 +254,3 @@ class Adam:
     def reduce_learning_rate(self, members: np.ndarray) -> np.ndarray:
         """Adam has no adaptive schedule: every member asked to reduce stops."""
         return members
-
-
-def concatenate_optimizers(optimizers: list):
-    """One optimizer for the members of several, in order (their per-member arrays stacked)."""
-    merged = copy.copy(optimizers[0])
-    for name, value in vars(merged).items():
-        if isinstance(value, np.ndarray):
-            setattr(merged, name, np.concatenate([vars(optimizer)[name] for optimizer in optimizers]))
-    return merged
-
-
-def take_optimizer_members(optimizer, members: np.ndarray):
-    """An optimizer for ``members`` (indices) of another: its per-member arrays' rows, copied."""
-    taken = copy.copy(optimizer)
-    n_members = optimizer.member_scale.shape[0]
-    for name, value in vars(optimizer).items():
-        if isinstance(value, np.ndarray) and value.ndim and value.shape[0] == n_members:
-            setattr(taken, name, value[members])
-    return taken
-

@@ -5,8 +5,8 @@ import contextlib
 import numpy as np
 import pytest
 
-import skreg._base
-import skreg._training
+import skreg._estimators.fitted
+import skreg._train.stochastic
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
 from skreg._optimizers import SGD, Adam
 
@@ -73,13 +73,13 @@ def test_percentile_band_reads_the_fitted_members_not_the_parameter(regression):
 def test_class_weight_keeps_float32_training_in_float32(regression, monkeypatch):
     X, y = regression
     seen = []
-    original = skreg._training.train_step
+    original = skreg._train.stochastic.train_step
 
     def recording_step(X_batch, Y_batch, weight, *args, **kwargs):
         seen.append((X_batch.dtype, Y_batch.dtype, weight.dtype))
         return original(X_batch, Y_batch, weight, *args, **kwargs)
 
-    monkeypatch.setattr(skreg._training, "train_step", recording_step)
+    monkeypatch.setattr(skreg._train.stochastic, "train_step", recording_step)
     RegularizedMLPClassifier(**SMALL, class_weight="balanced").fit(X.astype(np.float32), y > 0)
     assert seen and all(dtypes == (np.float32, np.float32, np.float32) for dtypes in seen)
 
@@ -87,13 +87,13 @@ def test_class_weight_keeps_float32_training_in_float32(regression, monkeypatch)
 def _count_curve_means(monkeypatch) -> list:
     """Count the per-epoch means the estimator computes for its curves."""
     calls = []
-    original = skreg._base._mean_over_members
+    original = skreg._estimators.fitted._mean_over_members
 
     def counting(values):
         calls.append(1)
         return original(values)
 
-    monkeypatch.setattr(skreg._base, "_mean_over_members", counting)
+    monkeypatch.setattr(skreg._estimators.fitted, "_mean_over_members", counting)
     return calls
 
 

@@ -22,9 +22,13 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_info, threadpool_limits
 
-import skreg._training
+import skreg._estimators.plan
+import skreg._train.history
+import skreg._train.lbfgs
+import skreg._train.parallel
+import skreg._train.stochastic
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
-from skreg._training import side_by_side_groups
+from skreg._train.parallel import side_by_side_groups
 
 ESTIMATORS = [RegularizedMLPClassifier, RegularizedMLPRegressor]
 SMALL = {"hidden_layer_sizes": (8,), "learning_rate_init": 0.01, "batch_size": 16, "max_iter": 30, "random_state": 0}
@@ -558,16 +562,14 @@ SIDE_BY_SIDE_CONFIGS = {
 @pytest.fixture
 def spy_on_groups(monkeypatch):
     """Record the group sizes of every side-by-side training."""
-    import skreg._base
-
     calls = []
-    original = skreg._base.train_side_by_side
+    original = skreg._estimators.plan.train_side_by_side
 
     def spy(groups, *args):
         calls.append([group[1].n_members for group in groups])
         return original(groups, *args)
 
-    monkeypatch.setattr(skreg._base, "train_side_by_side", spy)
+    monkeypatch.setattr(skreg._estimators.plan, "train_side_by_side", spy)
     return calls
 
 
@@ -623,7 +625,7 @@ def test_ctrl_c_while_waiting_for_the_other_groups(regression, monkeypatch, ctrl
     X, y = regression
     params = {**SMALL, "n_estimators": 2, "max_iter": 200}
     main_done = threading.Event()
-    original_train, original_epoch = skreg._training.train_members, skreg._training.run_epoch
+    original_train, original_epoch = skreg._train.parallel.train_members, skreg._train.stochastic.run_epoch
 
     def train_members(*args, **kwargs):
         state = original_train(*args, **kwargs)
@@ -637,8 +639,8 @@ def test_ctrl_c_while_waiting_for_the_other_groups(regression, monkeypatch, ctrl
             _send_ctrl_c(_stop_argument(original_epoch, args, kwargs))
         return original_epoch(*args, **kwargs)
 
-    monkeypatch.setattr(skreg._training, "train_members", train_members)
-    monkeypatch.setattr(skreg._training, "run_epoch", run_epoch)
+    monkeypatch.setattr(skreg._train.parallel, "train_members", train_members)
+    monkeypatch.setattr(skreg._train.stochastic, "run_epoch", run_epoch)
     with threadpool_limits(limits=2), pytest.warns(UserWarning, match="interrupted"):
         model = RegularizedMLPRegressor(**params).fit(X, y)
     monkeypatch.undo()
@@ -650,7 +652,7 @@ def test_ctrl_c_while_waiting_for_the_other_groups(regression, monkeypatch, ctrl
 
 def test_an_lbfgs_group_stops_inside_its_optimisation_when_another_is_interrupted(regression, monkeypatch):
     X, y = regression
-    original = skreg._training._lbfgs_member
+    original = skreg._train.lbfgs._lbfgs_member
     helper_started = threading.Event()
 
     def lbfgs_member(*args, **kwargs):
@@ -663,7 +665,7 @@ def test_an_lbfgs_group_stops_inside_its_optimisation_when_another_is_interrupte
         assert _stop_argument(original, args, kwargs).wait(timeout=60)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(skreg._training, "_lbfgs_member", lbfgs_member)
+    monkeypatch.setattr(skreg._train.lbfgs, "_lbfgs_member", lbfgs_member)
     with threadpool_limits(limits=2), pytest.warns(UserWarning, match="interrupted"):
         model = RegularizedMLPRegressor(**{**SMALL, "solver": "lbfgs", "max_iter": 500}, n_estimators=2).fit(X, y)
     # The other group ends its optimisation after its current iteration, keeping that iterate.
@@ -673,13 +675,13 @@ def test_an_lbfgs_group_stops_inside_its_optimisation_when_another_is_interrupte
 def test_groups_side_by_side_train_on_one_blas_thread_each(regression, monkeypatch):
     X, y = regression
     seen = []
-    original = skreg._training.run_epoch
+    original = skreg._train.stochastic.run_epoch
 
     def run_epoch(*args, **kwargs):
         seen.append({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(skreg._training, "run_epoch", run_epoch)
+    monkeypatch.setattr(skreg._train.stochastic, "run_epoch", run_epoch)
     with threadpool_limits(limits=2):
         RegularizedMLPRegressor(**{**SMALL, "max_iter": 2}, n_estimators=2).fit(X, y)
         assert {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"} == {2}
@@ -735,7 +737,8 @@ def test_a_frozen_member_with_a_non_finite_gradient_stays_as_it_stopped(regressi
     stopped_at = [member.n_iter_ for member in reference.estimators_]
     assert len(set(stopped_at)) > 1, f"members should stop at different epochs, got {stopped_at}"
     current = {}
-    original_step, original_gradient = skreg._training.train_step, skreg._training.data_term_and_gradient
+    stochastic = skreg._train.stochastic
+    original_step, original_gradient = stochastic.train_step, stochastic.data_term_and_gradient
 
     def train_step(X, Y, weight, state, config, workspace):
         current["state"] = state
@@ -743,11 +746,11 @@ def test_a_frozen_member_with_a_non_finite_gradient_stays_as_it_stopped(regressi
 
     def data_term_and_gradient(spec, params_, grads, *args, **kwargs):
         loss = original_gradient(spec, params_, grads, *args, **kwargs)
-        grads[current["state"].stopped] = np.inf  # a stopped member's gradient overflows
+        grads[current["state"].progress.stopped] = np.inf  # a stopped member's gradient overflows
         return loss
 
-    monkeypatch.setattr(skreg._training, "train_step", train_step)
-    monkeypatch.setattr(skreg._training, "data_term_and_gradient", data_term_and_gradient)
+    monkeypatch.setattr(skreg._train.stochastic, "train_step", train_step)
+    monkeypatch.setattr(skreg._train.stochastic, "data_term_and_gradient", data_term_and_gradient)
     model = RegularizedMLPRegressor(**params).fit(X, y)
     monkeypatch.undo()
     for left, right in zip(_weights(model), _weights(reference), strict=True):
@@ -784,7 +787,7 @@ def test_standing_values_repeat_the_latest_finite_entry():
 
 
 def side_by_side_standing(curve):
-    return skreg._training.standing_values(curve, 3)
+    return skreg._train.history.standing_values(curve, 3)
 
 
 def test_side_by_side_groups_follow_the_blas_budget_and_the_main_thread():
@@ -797,11 +800,11 @@ def test_side_by_side_groups_follow_the_blas_budget_and_the_main_thread():
 
 
 def _interrupt_on_call(monkeypatch, name, call, action=None):
-    """Make ``skreg._training.<name>`` interrupt on its ``call``-th call (counted over all threads).
+    """Make ``skreg._train.stochastic.<name>`` interrupt on its ``call``-th call (counted over all threads).
 
     It raises KeyboardInterrupt, or calls ``action(stop)`` with the call's ``stop`` argument.
     """
-    original = getattr(skreg._training, name)
+    original = getattr(skreg._train.stochastic, name)
     lock, calls = threading.Lock(), []
 
     def wrapper(*args, **kwargs):
@@ -814,7 +817,7 @@ def _interrupt_on_call(monkeypatch, name, call, action=None):
             action(_stop_argument(original, args, kwargs))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(skreg._training, name, wrapper)
+    monkeypatch.setattr(skreg._train.stochastic, name, wrapper)
 
 
 def _stop_argument(function, args, kwargs):
@@ -846,7 +849,7 @@ def _member_after_epochs(params, k, epochs, X, y, monkeypatch):
     if epochs > 0:
         return RegularizedMLPRegressor(**{**params, "max_iter": epochs}).fit(X, y).estimators_[k]
     with monkeypatch.context() as patch, pytest.warns(UserWarning, match="interrupted"):
-        patch.setattr(skreg._training, "run_epoch", _raise_keyboard_interrupt)
+        patch.setattr(skreg._train.stochastic, "run_epoch", _raise_keyboard_interrupt)
         return RegularizedMLPRegressor(**params).fit(X, y).estimators_[k]
 
 
@@ -885,7 +888,7 @@ def test_ctrl_c_with_n_jobs_keeps_each_chunks_complete_epochs(regression, monkey
     """
     X, y = regression
     params = {**SMALL, "n_estimators": 4, "max_iter": 200}
-    original = skreg._training.run_epoch
+    original = skreg._train.stochastic.run_epoch
     epochs, sent = threading.local(), threading.Lock()
 
     def run_epoch(*args, **kwargs):
@@ -894,7 +897,7 @@ def test_ctrl_c_with_n_jobs_keeps_each_chunks_complete_epochs(regression, monkey
             _send_ctrl_c(_stop_argument(original, args, kwargs))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(skreg._training, "run_epoch", run_epoch)
+    monkeypatch.setattr(skreg._train.stochastic, "run_epoch", run_epoch)
     with joblib.parallel_backend("threading"), pytest.warns(UserWarning, match="interrupted"):
         model = RegularizedMLPRegressor(**params, n_jobs=2).fit(X, y)
     monkeypatch.undo()
@@ -952,18 +955,16 @@ class _InterruptedParallel:
 
 def test_ctrl_c_that_reaches_joblib_says_the_workers_state_was_lost(regression, monkeypatch):
     """joblib stops its workers on a KeyboardInterrupt: the fit keeps the initial weights and says so."""
-    import skreg._base
-
     X, y = regression
     params = {**SMALL, "n_estimators": 4, "bootstrap": True}
-    monkeypatch.setattr(skreg._base, "Parallel", _InterruptedParallel)
+    monkeypatch.setattr(skreg._estimators.plan, "Parallel", _InterruptedParallel)
     with pytest.warns(UserWarning, match="the workers' state was lost"):
         model = RegularizedMLPRegressor(**params, n_jobs=2).fit(X, y)
     monkeypatch.undo()
     assert [member.n_iter_ for member in model.estimators_] == [0] * 4 and model.loss_curve_ == []
     assert np.isfinite(model.predict(X)).all()
     with monkeypatch.context() as patch, pytest.warns(UserWarning, match="interrupted"):
-        patch.setattr(skreg._training, "run_epoch", _raise_keyboard_interrupt)
+        patch.setattr(skreg._train.stochastic, "run_epoch", _raise_keyboard_interrupt)
         initial = RegularizedMLPRegressor(**params).fit(X, y)  # interrupted before its first epoch
     for left, right in zip(_weights(model), _weights(initial), strict=True):
         assert_array_equal(left, right)
@@ -1022,13 +1023,13 @@ def test_stopped_members_leave_the_batch(regression, monkeypatch):
     params = {**SMALL, "n_estimators": 4, "bootstrap": True, "early_stopping": True, "n_iter_no_change": 3,
               "tol": 1e-3, "max_iter": 200}
     members_per_step = []
-    original = skreg._training.train_step
+    original = skreg._train.stochastic.train_step
 
     def train_step(X_batch, Y, weight, state, *args, **kwargs):
         members_per_step.append(state.n_members)
         return original(X_batch, Y, weight, state, *args, **kwargs)
 
-    monkeypatch.setattr(skreg._training, "train_step", train_step)
+    monkeypatch.setattr(skreg._train.stochastic, "train_step", train_step)
     with threadpool_limits(limits=1):
         model = RegularizedMLPRegressor(**params).fit(X, y)
     monkeypatch.undo()
@@ -1062,7 +1063,7 @@ def test_a_member_diverging_after_others_left_the_batch_keeps_its_last_certified
     params = {**DIVERGING, "bootstrap": True, "learning_rate_init": 0.05}
     four = RegularizedMLPRegressor(**params, n_estimators=4).fit(2 * X, y)
     three = RegularizedMLPRegressor(**params, n_estimators=3).fit(2 * X, y)
-    assert four._training_state.diverged.sum() >= 2
+    assert four._training_state.progress.diverged.sum() >= 2
     assert len({member.n_iter_ for member in four.estimators_}) > 1
     for left, right in zip(_weights(four), _weights(three), strict=True):
         assert_array_equal(left[:3], right)
@@ -1076,7 +1077,7 @@ def test_frozen_members_state_does_not_depend_on_the_grouping(diverging):
     for groups in (1, 2):
         with threadpool_limits(limits=groups):
             fits[groups] = RegularizedMLPRegressor(**params).fit(3 * X[:70], y[:70], X_val=3 * X[70:], y_val=y[70:])
-    assert fits[1]._training_state.diverged.any()
+    assert fits[1]._training_state.progress.diverged.any()
     assert_array_equal(fits[1]._training_state.optimizer.velocity, fits[2]._training_state.optimizer.velocity)
     assert_array_equal(fits[1].validation_loss_curve_, fits[2].validation_loss_curve_)
 
@@ -1108,10 +1109,10 @@ def test_a_member_stopped_before_a_warm_start_is_validated_on_its_new_validation
               "random_state": 0, "n_estimators": 6, "warm_start": True}
     model = RegularizedMLPRegressor(**params)
     model.fit(X, y, X_val=X_b, y_val=y_b) if first_validation else model.fit(X, y)
-    diverged = np.flatnonzero(model._training_state.diverged)
+    diverged = np.flatnonzero(model._training_state.progress.diverged)
     assert diverged.size and len({member.n_iter_ for member in model.estimators_}) > 1
     model.set_params(learning_rate_init=0.01).fit(X, y, X_val=X_c, y_val=y_c)
 
     frozen = model.estimators_[diverged[0]]
     expected = 0.5 * np.mean((frozen.predict(X_c) - y_c) ** 2)
-    assert_allclose(model._training_state.validation_loss_curve[-1][diverged[0]], expected, rtol=1e-10)
+    assert_allclose(model._training_state.history.validation_loss[-1][diverged[0]], expected, rtol=1e-10)

@@ -15,7 +15,7 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
-import skreg._base
+import skreg._estimators.base
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
 
 SMALL = {"hidden_layer_sizes": (8,), "max_iter": 20, "random_state": 0}
@@ -173,7 +173,7 @@ def test_members_whose_outputs_overflow_on_zero_weight_rows_fall_back(monkeypatc
     X[20:] *= 1e150
     y = rng.standard_normal(40)
     weight = np.r_[np.ones(20), np.zeros(20)]
-    train = skreg._base.BaseRegularizedMLP._train
+    train = skreg._estimators.base.BaseRegularizedMLP._train
 
     def train_to_huge_weights(self, data, state, config, *args, **kwargs):
         state = train(self, data, state, config, *args, **kwargs)
@@ -181,7 +181,7 @@ def test_members_whose_outputs_overflow_on_zero_weight_rows_fall_back(monkeypatc
         state.params[:2, config.network.layout.n_weights :] = 0.0
         return state
 
-    monkeypatch.setattr(skreg._base.BaseRegularizedMLP, "_train", train_to_huge_weights)
+    monkeypatch.setattr(skreg._estimators.base.BaseRegularizedMLP, "_train", train_to_huge_weights)
     model = RegularizedMLPRegressor(hidden_layer_sizes=(4,), activation="relu", max_iter=2, n_estimators=3,
                                     random_state=0)
     with pytest.warns(ConvergenceWarning, match="2 of 3"):
@@ -195,7 +195,7 @@ def test_members_whose_outputs_overflow_on_zero_weight_rows_fall_back(monkeypatc
 # --------------------------------------------------------------------------
 
 def test_a_nan_score_is_never_the_best_and_counts_against_patience():
-    from skreg._training import ImprovementTracker
+    from skreg._train.stopping import ImprovementTracker
 
     tracker = ImprovementTracker(2, n_iter_no_change=1, tol=0.0)
     active = np.ones(2, dtype=bool)
@@ -443,7 +443,7 @@ def test_loading_an_ensemble_pickled_by_another_version_warns_once(regression, m
         warnings.simplefilter("ignore", ConvergenceWarning)
         ensemble = RegularizedMLPRegressor(**{**SMALL, "max_iter": 2}, n_estimators=20).fit(X, y)
     members = list(ensemble.estimators_)
-    monkeypatch.setattr(skreg._base, "__version__", "99.0")
+    monkeypatch.setattr(skreg._estimators.base, "__version__", "99.0")
     dumped = pickle.dumps(ensemble)
     member_alone = pickle.dumps(ensemble.estimators_[3])
     monkeypatch.undo()

@@ -18,6 +18,7 @@ import os
 import pickle
 import re
 import signal
+import sys
 import threading
 import tracemalloc
 import warnings
@@ -35,8 +36,12 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 import skreg
-import skreg._base
-import skreg._training
+import skreg._estimators.base
+import skreg._train.history
+import skreg._train.lbfgs
+import skreg._train.state
+import skreg._train.stochastic
+import skreg._train.stopping
 from skreg import SKOPS_TRUSTED_TYPES, RegularizedMLPClassifier, RegularizedMLPRegressor
 
 FUZZ_EXAMPLES = int(os.environ.get("SKREG_FUZZ_EXAMPLES", "60"))
@@ -498,8 +503,9 @@ def one_group():
 
 
 def _raise_on_call(monkeypatch, name: str, call: int, exception: BaseException) -> dict:
-    """Replace ``skreg._training.<name>`` by a wrapper that raises ``exception`` on its ``call``-th call."""
-    original = getattr(skreg._training, name)
+    """Replace ``<name>`` where training calls it by a wrapper that raises ``exception`` on its ``call``-th call."""
+    module = skreg._train.lbfgs if name == "_lbfgs_member" else skreg._train.stochastic
+    original = getattr(module, name)
     calls = {"n": 0}
 
     def wrapper(*args, **kwargs):
@@ -508,7 +514,7 @@ def _raise_on_call(monkeypatch, name: str, call: int, exception: BaseException) 
             raise exception
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(skreg._training, name, wrapper)
+    monkeypatch.setattr(module, name, wrapper)
     return calls
 
 
@@ -570,7 +576,7 @@ def test_ctrl_c_outside_a_step_stops_the_fit_at_the_next_step(data, n_estimators
     params = {**SMALL, "early_stopping": True, "n_iter_no_change": 50, "max_iter": 30,
               "n_estimators": n_estimators}
     X, y = data["X"], data["regression"]
-    original = skreg._training.record_validation
+    original = skreg._train.history.History.record_validation
     calls = {"n": 0}
 
     def ctrl_c_on_third_call(*args, **kwargs):
@@ -579,7 +585,7 @@ def test_ctrl_c_outside_a_step_stops_the_fit_at_the_next_step(data, n_estimators
             signal.raise_signal(signal.SIGINT)  # one group, in the main thread: handled here, mid-bookkeeping
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(skreg._training, "record_validation", ctrl_c_on_third_call)
+    monkeypatch.setattr(skreg._train.history.History, "record_validation", ctrl_c_on_third_call)
     with pytest.warns(UserWarning, match="interrupted"):
         estimator = RegularizedMLPRegressor(**params).fit(X, y)
     monkeypatch.undo()
@@ -595,7 +601,7 @@ def test_ctrl_c_after_the_last_step_is_reported_as_an_interruption(data, n_estim
     """SIGINT during the last epoch's validation: the fit is complete, and says it was interrupted (only)."""
     params = {**SMALL, "early_stopping": True, "n_iter_no_change": 50, "max_iter": 3, "n_estimators": n_estimators}
     X, y = data["X"], data["regression"]
-    original = skreg._training.record_validation
+    original = skreg._train.history.History.record_validation
     calls = {"n": 0}
 
     def ctrl_c_on_the_last_call(*args, **kwargs):
@@ -606,7 +612,7 @@ def test_ctrl_c_after_the_last_step_is_reported_as_an_interruption(data, n_estim
             signal.raise_signal(signal.SIGINT)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(skreg._training, "record_validation", ctrl_c_on_the_last_call)
+    monkeypatch.setattr(skreg._train.history.History, "record_validation", ctrl_c_on_the_last_call)
     with threadpool_limits(limits=2), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         estimator = RegularizedMLPRegressor(**params).fit(X, y)
@@ -621,7 +627,7 @@ def test_ctrl_c_during_lbfgs_keeps_the_current_iterate_and_names_the_members_not
     """SIGINT in member 1's optimisation: member 0 is fitted, member 1 keeps its iterate, member 2 its start."""
     params = {**SMALL, "solver": "lbfgs", "max_iter": 200, "tol": 0.0, "n_estimators": 3, "bootstrap": True}
     X, y = data["X"], data["regression"]
-    original = skreg._training.objective_and_gradient
+    original = skreg._train.lbfgs.objective_and_gradient
     calls = {"n": 0, "ctrl_c_at": None}
 
     def counting_evaluations(*args, **kwargs):
@@ -630,7 +636,7 @@ def test_ctrl_c_during_lbfgs_keeps_the_current_iterate_and_names_the_members_not
             signal.raise_signal(signal.SIGINT)  # one group, in the main thread: handled before this returns
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(skreg._training, "objective_and_gradient", counting_evaluations)
+    monkeypatch.setattr(skreg._train.lbfgs, "objective_and_gradient", counting_evaluations)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reference = RegularizedMLPRegressor(**{**params, "n_estimators": 1}).fit(X, y)  # member 0 on its own
@@ -684,13 +690,13 @@ def test_ctrl_c_after_the_training_loop_keeps_the_finished_fit(data, n_estimator
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reference = RegularizedMLPRegressor(**params).fit(X, y)
-    original = getattr(skreg._base.BaseRegularizedMLP, during)
+    original = getattr(skreg._estimators.base.BaseRegularizedMLP, during)
 
     def ctrl_c_first(*args, **kwargs):
         signal.raise_signal(signal.SIGINT)  # in the main thread: handled before this returns
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(skreg._base.BaseRegularizedMLP, during, ctrl_c_first)
+    monkeypatch.setattr(skreg._estimators.base.BaseRegularizedMLP, during, ctrl_c_first)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = RegularizedMLPRegressor(**params).fit(X, y)
@@ -716,15 +722,29 @@ INJECTION_SCENARIOS = {
                        "batch_size": 50, "learning_rate_init": 0.05}, 1),
     "lbfgs": ({"n_estimators": 2, "solver": "lbfgs", "max_iter": 15}, 1),
 }
-TRAINING_BOOKKEEPING = ["run_epoch", "epoch_order", "penalised_loss", "check_finite_epoch", "record_validation",
-                        "pad_validation_curves", "update_stopping", "report_epoch", "_validator_for", "_wait_frozen",
-                        "standing_values", "_in_member_order", "concatenate_states", "_rejoin", "_lbfgs_member",
-                        "_record_lbfgs_curves"]
-INJECTED_METHODS = [(skreg._training.ImprovementTracker, "update"), (skreg._training.TrainingState, "subset"),
-           (skreg._training.EpochStart, "__init__"),
-           (skreg._base.BaseRegularizedMLP, "_fall_back_where_non_finite"),
-           (skreg._base.BaseRegularizedMLP, "_set_fitted_attributes"),
-           (skreg._base.BaseRegularizedMLP, "_set_ensemble_attributes")]
+TRAINING_BOOKKEEPING = ["run_epoch", "epoch_order", "penalised_loss", "check_finite_epoch", "update_stopping",
+                        "report_epoch", "_validator_for", "_wait_frozen", "standing_values", "take", "concat",
+                        "concat_in_order", "_rejoin", "_lbfgs_member", "_record_lbfgs_curves"]
+INJECTED_METHODS = [(skreg._train.stopping.ImprovementTracker, "update"),
+           (skreg._train.state.TrainingState, "concat_members"), (skreg._train.history.History, "record_epoch"),
+           (skreg._train.history.History, "record_validation"), (skreg._train.history.History, "waited"),
+           (skreg._train.history.History, "concat_members"), (skreg._train.history.History, "with_epochs"),
+           (skreg._train.stopping.EpochStart, "__init__"),
+           (skreg._estimators.base.BaseRegularizedMLP, "_fall_back_where_non_finite"),
+           (skreg._estimators.base.BaseRegularizedMLP, "_set_fitted_attributes"),
+           (skreg._estimators.base.BaseRegularizedMLP, "_set_ensemble_attributes")]
+
+
+def _patch_where_looked_up(monkeypatch, name: str, wrap) -> None:
+    """Replace the function ``name`` by ``wrap(function)`` in every module of the training and estimator layers
+    that looks it up (defines or imports it): each of its calls from there goes through one wrapper."""
+    modules = [module for module_name, module in sorted(sys.modules.items())
+               if module_name.startswith(("skreg._train.", "skreg._estimators.")) and hasattr(module, name)]
+    functions = {id(getattr(module, name)): getattr(module, name) for module in modules}
+    assert len(functions) == 1, f"{name}: found in {[module.__name__ for module in modules]}"
+    wrapper = wrap(next(iter(functions.values())))
+    for module in modules:
+        monkeypatch.setattr(module, name, wrapper)
 
 
 class _Injector:
@@ -733,11 +753,9 @@ class _Injector:
     def __init__(self, monkeypatch):
         self.calls, self.target, self.training_started = Counter(), None, False
         self.lock = threading.Lock()
-        for name in TRAINING_BOOKKEEPING + ["objective_and_gradient"]:
-            monkeypatch.setattr(skreg._training, name, self._wrap(name, getattr(skreg._training, name)))
-        # The losses of the validation sets and of the final objective (member_losses_in_groups).
-        monkeypatch.setattr(skreg._training, "weighted_mean_loss", self._wrap("weighted_mean_loss",
-                                                                              skreg._training.weighted_mean_loss))
+        # weighted_mean_loss: the losses of the validation sets and of the final objective (member_losses_in_groups).
+        for name in TRAINING_BOOKKEEPING + ["objective_and_gradient", "weighted_mean_loss"]:
+            _patch_where_looked_up(monkeypatch, name, functools.partial(self._wrap, name))
         for owner, name in INJECTED_METHODS:
             monkeypatch.setattr(owner, name, self._wrap(f"{owner.__name__}.{name}", getattr(owner, name)))
 
@@ -809,7 +827,7 @@ def test_a_keyboard_interrupt_anywhere_in_the_bookkeeping_keeps_curves_and_count
             with monkeypatch.context() as patch, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 if epochs == 0:
-                    patch.setattr(skreg._training, "run_epoch", _raise_keyboard_interrupt)
+                    patch.setattr(skreg._train.stochastic, "run_epoch", _raise_keyboard_interrupt)
                 references[epochs] = RegularizedMLPRegressor(**{**params, "max_iter": max(epochs, 1)}).fit(X, y)
         return references[epochs].estimators_[k]
 
@@ -1081,7 +1099,7 @@ def test_a_warm_start_from_a_0_1_0_pickle_continues_as_0_1_0_would(data):
 
 def test_loading_bytes_pickled_by_another_version_warns(fitted, monkeypatch):
     estimator = fitted("default-regression")
-    monkeypatch.setattr(skreg._base, "__version__", "99.0")
+    monkeypatch.setattr(skreg._estimators.base, "__version__", "99.0")
     dumped = pickle.dumps(estimator)
     monkeypatch.undo()
     with pytest.warns(UserWarning, match=r"version 99\.0"):

@@ -10,14 +10,16 @@ import pytest
 from numpy.testing import assert_array_equal
 from threadpoolctl import threadpool_info, threadpool_limits
 
-import skreg._base
 import skreg._memory
-import skreg._training
+import skreg._train.blas
+import skreg._train.evaluation
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
-from skreg._base import BaseRegularizedMLP
+from skreg._estimators.base import BaseRegularizedMLP
 from skreg._losses import weighted_mean_loss
+from skreg._members import take
 from skreg._network import predict_members
-from skreg._training import TrainingData, penalised_loss, take_members
+from skreg._train.evaluation import penalised_loss
+from skreg._train.state import TrainingData
 
 
 @pytest.fixture(autouse=True)
@@ -100,9 +102,9 @@ def test_objective_in_groups_of_members_is_bitwise_the_objective_of_all_at_once(
     expected = penalised_loss(weighted_mean_loss(config.network.loss, Y, output, row_weight), state.params, config,
                               row_weight.sum(axis=1, dtype=np.float64))
     # A budget of nothing: one member at a time.
-    monkeypatch.setattr(skreg._training, "OBJECTIVE_GROUP_MIN_BYTES", 0)
-    assert [g.stop - g.start for g in skreg._training.objective_groups(7, 3000, 3, X.dtype, 0)] == [1] * 7
-    assert_array_equal(skreg._training.noise_free_objective(data, state.params, config), expected)
+    monkeypatch.setattr(skreg._train.evaluation, "OBJECTIVE_GROUP_MIN_BYTES", 0)
+    assert [g.stop - g.start for g in skreg._train.evaluation.objective_groups(7, 3000, 3, X.dtype, 0)] == [1] * 7
+    assert_array_equal(skreg._train.evaluation.noise_free_objective(data, state.params, config), expected)
     assert model.loss_ == float(np.mean(expected))
 
 
@@ -111,11 +113,11 @@ def test_members_taken_as_a_contiguous_run_share_the_rows():
     cases = {"run": ([1, 2, 3], True), "slice": (slice(1, 4), True), "mask": ([True, False, True, False, False], False),
              "unordered": ([3, 1], False), "gaps": ([0, 2], False)}
     for members, shared in cases.values():
-        taken = take_members(rows, members)
+        taken = take(rows, members, view=True)
         assert_array_equal(taken, rows[members])
         assert np.shares_memory(taken, rows) == shared
     shared = np.broadcast_to(np.arange(8), (5, 8))
-    taken = take_members(shared, [0, 3])
+    taken = take(shared, [0, 3], view=True)
     assert_array_equal(taken, shared[[0, 3]])
     assert taken.strides[0] == 0
 
@@ -199,10 +201,10 @@ def two_blas_threads():
 
 
 def test_small_products_run_on_one_blas_thread_and_large_ones_as_set(two_blas_threads):
-    with skreg._training.blas_threads_for(1e7):
+    with skreg._train.blas.blas_threads_for(1e7):
         assert _blas_threads() == {1}
     assert _blas_threads() == {2}
-    with skreg._training.blas_threads_for(skreg._training.SINGLE_THREAD_FLOPS):
+    with skreg._train.blas.blas_threads_for(skreg._train.blas.SINGLE_THREAD_FLOPS):
         assert _blas_threads() == {2}
 
 
@@ -215,13 +217,13 @@ def fitted_and_spied(monkeypatch):
         warnings.simplefilter("ignore")
         model = RegularizedMLPRegressor(hidden_layer_sizes=(16, 16), n_estimators=4, max_iter=3, random_state=0)
         model.fit(X, X[:, 0])
-    seen, original = [], skreg._training.predict_members
+    seen, original = [], skreg._train.evaluation.predict_members
 
     def spy(*args, **kwargs):
         seen.append((threading.current_thread() is threading.main_thread(), _blas_threads()))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(skreg._training, "predict_members", spy)
+    monkeypatch.setattr(skreg._train.evaluation, "predict_members", spy)
     return model, rng.standard_normal((9000, 6)), seen
 
 

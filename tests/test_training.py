@@ -16,7 +16,7 @@ from sklearn.preprocessing import LabelBinarizer, StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_limits
 
-import skreg._training
+import skreg._train.stochastic
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
 from skreg._network import ParameterLayout
 from skreg._objective import NetworkSpec, PenaltySpec, objective_and_gradient
@@ -627,8 +627,8 @@ def test_verbose_prints_one_line_per_epoch(cls, problem, capsys):
 
 
 def _interrupt_on_call(monkeypatch, name, call):
-    """Make ``skreg._training.<name>`` raise KeyboardInterrupt on its ``call``-th call."""
-    original = getattr(skreg._training, name)
+    """Make ``skreg._train.stochastic.<name>`` raise KeyboardInterrupt on its ``call``-th call."""
+    original = getattr(skreg._train.stochastic, name)
     calls = []
 
     def interrupted(*args, **kwargs):
@@ -637,7 +637,7 @@ def _interrupt_on_call(monkeypatch, name, call):
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(skreg._training, name, interrupted)
+    monkeypatch.setattr(skreg._train.stochastic, name, interrupted)
 
 
 # 60 rows in batches of 16: four steps per epoch, so step 10 is in the middle of the third epoch.

@@ -246,7 +246,7 @@ class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingP
         # Epochs the fitted curves already summarise; a pickle from before this record rebuilds them whole.
         summarised = getattr(self, "_summarised_epochs", 0) if continuing else 0
         record = (state.params.copy(), config, data, y, in_bag, entropy, summarised, incremental, X_val is not None,
-                  state.n_iter.copy())
+                  state.progress.n_iter.copy())
         state, workers_lost = self._train_and_record(data, state, config, validation, incremental, continuing, record)
         self._warn_about(state, incremental, workers_lost)
         return self
@@ -322,14 +322,14 @@ class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingP
                 self.__dict__.clear()
                 self.__dict__.update(before)
                 self._record_fit(state, *record)
-        state.interrupted |= stop.is_set()
+        state.outcome.interrupted |= stop.is_set()
         return state, workers_lost
 
     def _record_fit(self, state, initial_params, config: TrainConfig, data: TrainingData, y, in_bag, entropy: int,
                     summarised: int, incremental: bool, explicit_validation: bool, epochs_before) -> None:
         """Set the fitted attributes from the trained ``state``; may run twice (see ``_fit_unguarded``)."""
         objective = self._fall_back_where_non_finite(state, initial_params, config, data)
-        epochs_run = state.n_iter - epochs_before
+        epochs_run = state.progress.n_iter - epochs_before
         self._entropy = entropy
         self._fitted_optimizer_settings = self._optimizer_settings(config)
         if not incremental:

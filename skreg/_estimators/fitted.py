@@ -77,24 +77,26 @@ class FittedMixin:
         self.n_outputs_ = layout.layer_units[-1]
         self.out_activation_ = config.network.output_activation
         self.n_iter_ = int(epochs_run.max())
-        self.t_ = int(state.samples_seen)
-        self.loss_curve_ = self._extended_curve("loss_curve_", state.loss_curve, summarised)
-        self._summarised_epochs = len(state.loss_curve)
+        self.t_ = int(state.progress.samples_seen)
+        history = state.history
+        self.loss_curve_ = self._extended_curve("loss_curve_", history.loss, summarised)
+        self._summarised_epochs = len(history)
         self.loss_ = float(np.mean(objective))
-        recorded = bool(state.validation_loss_curve)
-        self.validation_loss_curve_ = (self._extended_curve("validation_loss_curve_", state.validation_loss_curve,
+        recorded = history.validated
+        self.validation_loss_curve_ = (self._extended_curve("validation_loss_curve_", history.validation_loss,
                                                             summarised) if recorded else None)
-        self.validation_scores_ = (self._extended_curve("validation_scores_", state.validation_score_curve,
-                                                        summarised) if recorded else None)
+        self.validation_scores_ = (self._extended_curve("validation_scores_", history.validation_score, summarised)
+                                   if recorded else None)
+        record = state.stopping
         if self._stopped_on_validation(state):
             self.best_validation_score_ = _mean_over_members(self._best_scores(state))
-            self.best_iteration_ = int(np.max(state.tracker.best_epoch)) if sklearn_shapes else state.tracker.best_epoch
+            self.best_iteration_ = int(np.max(record.best_epoch)) if sklearn_shapes else record.best_epoch
             self.best_loss_ = None
         else:
             scored = recorded and not np.isnan(self.validation_scores_).all()  # NaN everywhere: no best score
             self.best_validation_score_ = float(np.nanmax(self.validation_scores_)) if scored else None
             self.best_iteration_ = None
-            self.best_loss_ = None if state.tracker is None else -_mean_over_members(self._best_scores(state))
+            self.best_loss_ = None if record is None else -_mean_over_members(self._best_scores(state))
 
     def _extended_curve(self, name: str, curve: list, summarised: int) -> list:
         """The fitted curve ``name`` brought up to date with ``curve`` (see ``_extend_means``)."""
@@ -102,16 +104,20 @@ class FittedMixin:
 
     @staticmethod
     def _best_scores(state) -> np.ndarray:
-        """The tracker's best score per member, NaN for a member that never had a finite score.
+        """The stopping record's best score per member, NaN for a member that never had a finite score.
 
         Such a member was interrupted or diverged in its first epoch; the
         ensemble's best score is the mean over the others.
         """
-        return np.where(np.isneginf(state.tracker.best_score), np.nan, state.tracker.best_score)
+        return np.where(np.isneginf(state.stopping.best_score), np.nan, state.stopping.best_score)
 
     def _stopped_on_validation(self, state) -> bool:
-        """Whether early stopping watched a validation set (and restored its best epoch)."""
-        return self.early_stopping and bool(state.validation_loss_curve) and state.tracker is not None
+        """Whether early stopping watched a validation set (and restored its best epoch).
+
+        Called by ``_warn_about``, after the fit is recorded, where an
+        interruption would lose it: no Python call here (not ``History.validated``).
+        """
+        return self.early_stopping and bool(state.history.validation_loss) and state.stopping is not None
 
     def _fall_back_where_non_finite(self, state, initial_params, config: TrainConfig,
                                     data: TrainingData) -> np.ndarray:
@@ -131,7 +137,7 @@ class FittedMixin:
         bad = ~np.isfinite(objective) | ~finite_outputs
         if bad.any():
             state.params[bad] = initial_params[bad]
-            state.diverged |= bad
+            state.progress.diverged |= bad
             objective, finite_outputs = objective_and_finite_outputs(data, state.params, config)
             still = bad & ~finite_outputs
             if still.any():
@@ -150,14 +156,15 @@ class FittedMixin:
         return objective
 
     def _warn_about(self, state, incremental: bool, workers_lost: bool = False) -> None:
-        if state.diverged.any():
+        diverged, outcome = state.progress.diverged, state.outcome
+        if diverged.any():
             warnings.warn(
-                f"Training diverged (non-finite loss) for {int(state.diverged.sum())} of {state.n_members} "
+                f"Training diverged (non-finite loss) for {int(diverged.sum())} of {state.n_members} "
                 "network(s); their last finite weights (with early stopping, their best epoch's) were kept. Lower "
                 f"learning_rate_init (now {self.learning_rate_init}) or scale the inputs.", ConvergenceWarning,
                 stacklevel=3)
-        if self._stopped_on_validation(state) and not incremental and not state.interrupted:
-            never_scored = np.isneginf(state.tracker.best_score) & ~state.diverged
+        if self._stopped_on_validation(state) and not incremental and not outcome.interrupted:
+            never_scored = np.isneginf(state.stopping.best_score) & ~diverged
             if never_scored.any():
                 source = self._validation_source(explicit=self._fitted_monitor[2])  # set by this (non-incremental) fit
                 warnings.warn(
@@ -168,15 +175,15 @@ class FittedMixin:
             warnings.warn(f"Training interrupted by the user while the members trained in n_jobs={self.n_jobs} "
                           "joblib workers, and the workers' state was lost (the interruption reached joblib, "
                           "which stopped them): every member keeps its initial weights.", UserWarning, stacklevel=3)
-        elif state.interrupted:
+        elif outcome.interrupted:
             warnings.warn("Training interrupted by the user; the last complete epoch's (or best) weights "
                           "were kept.", UserWarning, stacklevel=3)
-        failures = getattr(state, "solver_failures", {})
+        # filter, not a comprehension (a Python call, at which an interruption after the fit would lose it).
+        failures = list(filter(None, outcome.solver_failures))
         if failures:
-            first = next(iter(failures.values()))
-            warnings.warn(f"L-BFGS failed to converge for {len(failures)} of {state.n_members} network(s) ({first}).",
-                          ConvergenceWarning, stacklevel=3)
-        if state.reached_max_iter and not incremental and not state.interrupted:
+            warnings.warn(f"L-BFGS failed to converge for {len(failures)} of {state.n_members} network(s) "
+                          f"({failures[0]}).", ConvergenceWarning, stacklevel=3)
+        if outcome.reached_max_iter and not incremental and not outcome.interrupted:
             solver = "L-BFGS" if self.solver == "lbfgs" else "Stochastic Optimizer"
             warnings.warn(f"{solver}: Maximum iterations ({self.max_iter}) reached and the optimization "
                           "hasn't converged yet.", ConvergenceWarning, stacklevel=3)
@@ -209,7 +216,7 @@ class FittedMixin:
         for k in range(state.n_members):
             member = self._member_estimator([W[k] for W in coefs], [b[k, 0] for b in intercepts])
             member.n_iter_ = int(epochs_run[k])
-            member.t_ = int(state.samples_seen)
+            member.t_ = int(state.progress.samples_seen)
             member.loss_ = float(objective[k])
             self._set_member_curves(member, earlier[k] if earlier else None, state, k, summarised)
             self._set_member_best(member, state, k)
@@ -234,25 +241,27 @@ class FittedMixin:
         ``earlier`` is the member as the continued call left it, whose curves
         cover the first ``summarised`` epochs; a curve it lacks is built whole.
         """
+        history = state.history
+
         def trained_epochs(start):
-            return [epoch for epoch in range(start, len(state.active_history)) if state.active_history[epoch][k]]
+            return [epoch for epoch in range(start, len(history.active)) if history.active[epoch][k]]
 
         def member_curve(name, curve):
             before = getattr(earlier, name, None)
             start = 0 if before is None else summarised
             return (before or []) + [float(curve[epoch][k]) for epoch in trained_epochs(start)]
 
-        member.loss_curve_ = member_curve("loss_curve_", state.loss_curve)
+        member.loss_curve_ = member_curve("loss_curve_", history.loss)
         member.validation_loss_curve_ = member.validation_scores_ = None
-        if state.validation_loss_curve:
-            member.validation_loss_curve_ = member_curve("validation_loss_curve_", state.validation_loss_curve)
-            member.validation_scores_ = member_curve("validation_scores_", state.validation_score_curve)
+        if history.validated:
+            member.validation_loss_curve_ = member_curve("validation_loss_curve_", history.validation_loss)
+            member.validation_scores_ = member_curve("validation_scores_", history.validation_score)
 
     def _set_member_best(self, member, state, k: int) -> None:
         """Member ``k``'s ``best_*`` attributes, by the estimator's own rules (``_set_fitted_attributes``)."""
-        best = None if state.tracker is None else float(self._best_scores(state)[k])
+        best = None if state.stopping is None else float(self._best_scores(state)[k])
         if self._stopped_on_validation(state):
-            member.best_validation_score_, member.best_iteration_ = best, int(state.tracker.best_epoch[k])
+            member.best_validation_score_, member.best_iteration_ = best, int(state.stopping.best_epoch[k])
             member.best_loss_ = None
             return
         finite_scores = [score for score in member.validation_scores_ or [] if np.isfinite(score)]

@@ -6,9 +6,9 @@ import numpy as np
 from joblib import effective_n_jobs
 from sklearn.utils.parallel import Parallel, delayed
 
+from skreg._members import concat, take
 from skreg._train.blas import one_blas_thread_per_group
 from skreg._train.interrupts import StopSignal
-from skreg._train.merge import concatenate_states
 from skreg._train.parallel import side_by_side_groups, train_members, train_side_by_side
 from skreg._train.state import TrainConfig, TrainingData
 
@@ -49,14 +49,14 @@ class TrainingPlanMixin:
         with stop.shared_with_workers():
             try:
                 states = Parallel(n_jobs=n_chunks)(
-                    delayed(self._train_chunk)(data.subset(chunk), state.subset(chunk), config, validation,
+                    delayed(self._train_chunk)(take(data, chunk, view=True), take(state, chunk), config, validation,
                                                incremental, chunk, stop)
                     for chunk in chunks
                 )
             except KeyboardInterrupt:
                 stop.set()  # workers that joblib cannot stop (threads) stop at their next step
                 return None
-        return concatenate_states(states, validated=bool(validation))
+        return concat(states)
 
     def _train_chunk(self, data: TrainingData, state, config: TrainConfig, validation, incremental: bool,
                      members: np.ndarray, stop: StopSignal):
@@ -72,7 +72,7 @@ class TrainingPlanMixin:
                                      incremental, stop, label=label)
         groups = np.array_split(np.arange(state.n_members), n_groups)
         return train_side_by_side(
-            [(data.subset(group), state.subset(group), self._validator(config, validation, members[group]),
+            [(take(data, group, view=True), take(state, group), self._validator(config, validation, members[group]),
               _members_label(members[group]))
              for group in groups],
             config, incremental, stop,

@@ -11,6 +11,7 @@ from skreg import _memory
 from skreg._estimators.validation import _warn_if_on_another_scale
 from skreg._network import ParameterLayout, initialize
 from skreg._random import member_generators, stream_seed
+from skreg._train.history import History
 from skreg._train.state import TrainConfig, new_state, row_index_dtype
 
 
@@ -161,9 +162,9 @@ class ProblemMixin:
         n_members = coefs[0].shape[0]
         self._layout = ParameterLayout((coefs[0].shape[1], *(W.shape[2] for W in coefs)))
         state = self._initial_state(config, dtype, entropy, n_members)
-        history = getattr(self, "loss_curve_", None) or []
-        state.loss_curve = [np.full(n_members, value) for value in history]
-        state.active_history = [np.ones(n_members, dtype=bool) for _ in history]
-        state.n_iter[:] = len(history)
-        state.samples_seen = getattr(self, "t_", 0)
+        losses = getattr(self, "loss_curve_", None) or []
+        state.history = History(n_members, [np.full(n_members, value) for value in losses],
+                                [np.ones(n_members, dtype=bool) for _ in losses])
+        state.progress.n_iter[:] = len(losses)
+        state.progress.samples_seen = getattr(self, "t_", 0)
         self._training_state = state

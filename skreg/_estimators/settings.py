@@ -138,8 +138,7 @@ class SettingsMixin:
         if self._optimizer_settings(config) != getattr(self, "_fitted_optimizer_settings", None):
             state.optimizer = None
         if not incremental and self._monitor_settings(explicit_validation) != getattr(self, "_fitted_monitor", None):
-            state.tracker = None
-            state.best_params = None
+            state.stopping = None
 
     def _monitor_settings(self, explicit_validation: bool) -> tuple:
         """What the stopping rule watches; a warm start that changes it starts the rule afresh.

@@ -7,8 +7,9 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.metrics import check_scoring
 
+from skreg._members import take
 from skreg._train.evaluation import member_losses_in_groups
-from skreg._train.state import TrainConfig, take_members
+from skreg._train.state import TrainConfig
 
 
 def _score(scorer, estimator, X, y, weight: np.ndarray) -> float:
@@ -140,7 +141,7 @@ class ValidationMixin:
         """
         X_val, Y_val, group_weight_val, y_val = validation
         if group_weight_val.ndim == 2:
-            group_weight_val = take_members(group_weight_val, members)
+            group_weight_val = take(group_weight_val, members, view=True)
         network = config.network
         scorer = None if self.scoring is None else check_scoring(self, scoring=self.scoring)
         group_members = members
@@ -148,7 +149,7 @@ class ValidationMixin:
         def validate(params, members=None):
             weight_val = group_weight_val
             if members is not None and weight_val.ndim == 2:
-                weight_val = take_members(weight_val, members)
+                weight_val = take(weight_val, members, view=True)
             members_of = group_members if members is None else group_members[members]
             def weight_of(group):
                 return weight_val if weight_val.ndim == 1 else weight_val[group]

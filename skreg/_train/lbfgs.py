@@ -7,7 +7,6 @@ import scipy.optimize
 
 from skreg._objective import Objective
 from skreg._train.blas import single_threaded_scipy_blas
-from skreg._train.history import pad_validation_curves
 from skreg._train.interrupts import even_if_interrupted
 from skreg._train.state import TrainConfig, TrainingData, TrainingState
 
@@ -26,40 +25,40 @@ def fit_lbfgs(data: TrainingData, state: TrainingState, config: TrainConfig,
 def _fit_lbfgs_members(data: TrainingData, state: TrainingState, config: TrainConfig,
                        stop: threading.Event | None) -> TrainingState:
     curves = [[] for _ in range(state.n_members)]
-    state.reached_max_iter = False
-    state.interrupted = False
-    state.solver_failures = {}
+    outcome = state.outcome
+    outcome.reached_max_iter, outcome.interrupted, outcome.solver_failures = False, False, [None] * state.n_members
     try:
         for k in range(state.n_members):
             weight = data.row_weights([k])[0]  # one member's at a time: (m, n) weights can outgrow X
             if stop is not None and stop.is_set():
                 # Interrupted before this member's turn: it and those after it keep their weights.
-                state.interrupted = True
-                state.solver_failures.update({j: "not reached: interrupted before its turn, it keeps its "
-                                                 "weights" for j in range(k, state.n_members)})
+                outcome.interrupted = True
+                outcome.solver_failures[k:] = ["not reached: interrupted before its turn, it keeps its weights"] * (
+                    state.n_members - k)
                 break
             objective = Objective(config.network, data.regularization.take([k]), np.array([weight.sum()]))
             row, n_iter, curve, result = _lbfgs_member(objective, data, config, state.params[k], weight, stop)
             if not np.all(np.isfinite(row)):
-                state.diverged[k] = True
+                state.progress.diverged[k] = True
                 continue
             # Member k's result in assignments with no call between (an interruption keeps all or none of it);
-            # a warm start counts on, as loss_curve does.
+            # a warm start counts on, as the history does.
             curves[k], state.params[k] = curve, row
-            state.n_iter[k] += n_iter
-            state.reached_max_iter |= result.status == 1
+            state.progress.n_iter[k] += n_iter
+            outcome.reached_max_iter |= result.status == 1
             if stop is not None and stop.is_set():
-                state.interrupted = True
+                outcome.interrupted = True
             elif result.status not in (0, 1):
-                state.solver_failures[k] = (f"status={result.status}: {str(result.message).rstrip(': ')}; scale "
-                                            "the inputs (e.g. StandardScaler) or try solver='adam'")
+                outcome.solver_failures[k] = (f"status={result.status}: {str(result.message).rstrip(': ')}; "
+                                              "scale the inputs (e.g. StandardScaler) or try solver='adam'")
     except KeyboardInterrupt:
-        state.interrupted = True
+        outcome.interrupted = True
         if stop is not None:
             stop.set()
-    _, cut_short = even_if_interrupted(_record_lbfgs_curves, state, curves, len(state.loss_curve))
+    # len() of the list, not of the history: no Python call out here, where an interruption would escape.
+    _, cut_short = even_if_interrupted(_record_lbfgs_curves, state, curves, len(state.history.loss))
     if cut_short:
-        state.interrupted = True
+        outcome.interrupted = True
         if stop is not None:
             stop.set()
     return state
@@ -124,12 +123,13 @@ def _join_l1(theta: np.ndarray, n_weights: int) -> np.ndarray:
 
 
 def _record_lbfgs_curves(state: TrainingState, curves: list, recorded: int) -> None:
-    """Append each member's L-BFGS iterations to the ``recorded`` epochs of the curves, padded to the longest."""
-    loss_curve, active_history = [], []
+    """Append each member's L-BFGS iterations to the ``recorded`` epochs of the history, padded to the longest.
+
+    A member done sooner repeats its last value, inactive; one never run has NaN. The history is replaced in
+    one assignment, so this can run again after an interruption.
+    """
+    loss, active = [], []
     for iteration in range(max(len(curve) for curve in curves)):
-        loss_curve.append(np.array([curve[min(iteration, len(curve) - 1)] if curve else np.nan for curve in curves]))
-        active_history.append(np.array([iteration < len(curve) for curve in curves]))
-    state.loss_curve, state.active_history = (state.loss_curve[:recorded] + loss_curve,
-                                              state.active_history[:recorded] + active_history)
-    if state.validation_loss_curve:
-        pad_validation_curves(state, len(state.loss_curve))
+        loss.append(np.array([curve[min(iteration, len(curve) - 1)] if curve else np.nan for curve in curves]))
+        active.append(np.array([iteration < len(curve) for curve in curves]))
+    state.history = state.history.with_epochs(recorded, loss, active)

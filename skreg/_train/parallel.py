@@ -2,10 +2,10 @@
 
 import threading
 
+from skreg._members import concat
 from skreg._train.blas import blas_controller
 from skreg._train.interrupts import StopSignal, ctrl_c_sets, even_if_interrupted
 from skreg._train.lbfgs import fit_lbfgs
-from skreg._train.merge import concatenate_states
 from skreg._train.state import TrainConfig, TrainingData, TrainingState
 from skreg._train.stochastic import fit_stochastic
 
@@ -30,7 +30,7 @@ def train_members(data: TrainingData, state: TrainingState, config: TrainConfig,
         else:
             state = fit_stochastic(data, state, config, validate, max_epochs=1 if incremental else None,
                                    check_stopping=not incremental, stop=stop, label=label)
-    state.interrupted |= stop.is_set()  # Ctrl-C after the last step: nothing to undo, but it was pressed
+    state.outcome.interrupted |= stop.is_set()  # Ctrl-C after the last step: nothing to undo, but it was pressed
     return state
 
 
@@ -92,26 +92,31 @@ def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = Fa
         finally:
             finished[index].set()
 
-    waiting_for = []
     with blas_controller().limit(limits=1), ctrl_c_sets(stop):
-        try:
-            for index in range(1, len(groups)):
-                # Waited for from before start(): start() may be interrupted after the thread runs.
-                waiting_for.append(finished[index])
-                _start_thread(train_group, index, finished[index])
-            train_group(0)
-        except BaseException:
-            stop.set()
-            raise
-        finally:
-            _wait_interruptibly(waiting_for, stop)
+        _run_in_threads(train_group, finished, stop)
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
-    merged, cut_short = even_if_interrupted(concatenate_states, outcomes, groups[0][2] is not None)
+    merged, cut_short = even_if_interrupted(concat, outcomes)
     # Also a Ctrl-C after every group's last step: nothing to undo, but it was pressed.
-    merged.interrupted |= cut_short or stop.is_set()
+    merged.outcome.interrupted |= cut_short or stop.is_set()
     return merged
+
+
+def _run_in_threads(train_group, finished: list, stop: threading.Event) -> None:
+    """``train_group(0)`` here and ``train_group(i)`` for the others in threads; returns when all finished."""
+    waiting_for = []
+    try:
+        for index in range(1, len(finished)):
+            # Waited for from before start(): start() may be interrupted after the thread runs.
+            waiting_for.append(finished[index])
+            _start_thread(train_group, index, finished[index])
+        train_group(0)
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        _wait_interruptibly(waiting_for, stop)
 
 
 def _start_thread(target, index: int, finished: threading.Event) -> None:

@@ -1,12 +1,16 @@
 """What a fit trains on and what it leaves behind: the configuration, the data, the state."""
 
 import copy
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 
+from skreg._compat import migrate_training_state
+from skreg._members import concat_fields, take_rows
 from skreg._objective import NetworkSpec, Objective, Regularization
-from skreg._optimizers import SGD, Adam, take_optimizer_members
+from skreg._optimizers import SGD, Adam
+from skreg._train.history import History
 
 
 @dataclass(frozen=True)
@@ -60,14 +64,14 @@ class TrainingData:
     def n_members(self) -> int:
         return self.member_rows.shape[0]
 
-    def subset(self, members) -> "TrainingData":
-        """The same data for some members only (indices, or a slice).
+    def take_members(self, members) -> "TrainingData":
+        """The same data for some members only (see ``skreg._members.take``), read-only: always views.
 
         A contiguous run of members takes a view of ``member_rows``, not a
         copy: groups and chunks of an ensemble then share the draws, which
         for many members on many rows are the largest arrays of a fit.
         """
-        return TrainingData(self.X, self.Y, self.sample_weight, take_members(self.member_rows, members),
+        return TrainingData(self.X, self.Y, self.sample_weight, take_rows(self.member_rows, members),
                             self.regularization.take(members))
 
     def objective(self, network: NetworkSpec) -> Objective:
@@ -99,93 +103,109 @@ def row_index_dtype(n_rows: int):
     return np.int32 if n_rows < 2**31 else np.int64
 
 
-def take_members(member_rows: np.ndarray, members) -> np.ndarray:
-    """``member_rows[members]``, as a view where it can be.
+@dataclass
+class MemberStreams:
+    """Each member's own random generators for the noise of its steps: the epoch's shuffle, dropout masks."""
 
-    A slice, or indices forming a contiguous ascending run, gives a view;
-    rows shared by every member (a broadcast, stride 0) stay a broadcast.
+    PER_MEMBER = ("shuffle", "dropout")
+
+    shuffle: list
+    dropout: list
+
+
+@dataclass
+class Progress:
+    """How far each member got: its epochs, whether it stopped (this call) or diverged (for good).
+
+    ``n_iter`` counts on over warm starts and ``partial_fit`` calls, as the
+    curves do. ``samples_seen`` (rows seen by the members still training,
+    the ``'invscaling'`` schedule's clock) is shared: merged members take
+    the largest.
     """
-    if isinstance(members, slice):
-        return member_rows[members]
-    members = np.asarray(members)
-    members = np.flatnonzero(members) if members.dtype == bool else members
-    if member_rows.strides[0] == 0:
-        return np.broadcast_to(member_rows[0], (members.size, member_rows.shape[1]))
-    if members.size and np.array_equal(members, np.arange(members[0], members[0] + members.size)):
-        return member_rows[members[0] : members[0] + members.size]
-    return member_rows[members]
+
+    PER_MEMBER = ("n_iter", "stopped", "diverged")
+    SHARED = {"samples_seen": max}
+
+    n_iter: np.ndarray
+    stopped: np.ndarray
+    diverged: np.ndarray
+    samples_seen: int = 0
+
+
+@dataclass
+class Outcome:
+    """How the last training call ended, for its warnings.
+
+    ``solver_failures[k]``: L-BFGS-B's message if member ``k``'s
+    optimisation ended abnormally (line search failure, ...), else None.
+    Merged members were interrupted, or reached ``max_iter``, if any was.
+    """
+
+    PER_MEMBER = ("solver_failures",)
+    SHARED = {"interrupted": any, "reached_max_iter": any}
+
+    solver_failures: list
+    interrupted: bool = False
+    reached_max_iter: bool = False
 
 
 @dataclass
 class TrainingState:
-    """Everything a fit leaves behind and a warm-started fit continues from."""
+    """Everything a fit leaves behind and a warm-started fit continues from, every part per member.
+
+    ``params`` (m, n_params); ``optimizer`` (SGD or Adam, None until a
+    stochastic solver made it); ``streams``; ``history`` (the curves);
+    ``progress``; ``stopping`` (the patience record with the best epoch's
+    weights, None until a stopping rule watched an epoch); ``outcome``.
+    ``skreg._members.take`` and ``concat`` split and merge it.
+    """
+
+    PER_MEMBER = ("params", "optimizer", "streams", "history", "progress", "stopping", "outcome")
 
     params: np.ndarray
+    streams: MemberStreams
+    history: History
+    progress: Progress
+    outcome: Outcome
     optimizer: object = None
-    shuffle_rngs: list = None
-    dropout_rngs: list = None
-    samples_seen: int = 0
-    n_iter: np.ndarray = None
-    loss_curve: list = field(default_factory=list)
-    active_history: list = field(default_factory=list)
-    validation_loss_curve: list = field(default_factory=list)
-    validation_score_curve: list = field(default_factory=list)
-    tracker: object = None  # stopping.ImprovementTracker: the patience record
-    best_params: np.ndarray = None
-    stopped: np.ndarray = None
-    diverged: np.ndarray = None
-    interrupted: bool = False
-    reached_max_iter: bool = False
-    # L-BFGS-B's message for each member whose optimisation ended abnormally (line search failure, ...).
-    solver_failures: dict = field(default_factory=dict)
+    stopping: object = None  # stopping.ImprovementTracker
+
+    def __setstate__(self, state: dict) -> None:
+        migrate_training_state(state)
+        self.__dict__.update(state)
 
     @property
     def n_members(self) -> int:
         return self.params.shape[0]
 
     def copy(self) -> "TrainingState":
-        """An independent copy to train on.
+        """An independent copy to train on (its history copied as ``History.copy`` does: cheaply)."""
+        return copy.deepcopy(self)
 
-        The per-epoch curves are copied shallowly (new lists, same arrays):
-        their entries are never modified once appended, and a deep copy of
-        them made every ``partial_fit`` call cost time growing with history.
+    @classmethod
+    def concat_members(cls, parts: list) -> "TrainingState":
+        """The members of ``parts`` as one state (see ``skreg._members.concat``).
+
+        A part without a stopping record (a group interrupted in its first
+        epoch), beside parts with one, gets a fresh record; a part without
+        best weights, beside parts with them, stands in its weights.
         """
-        curves = (self.loss_curve, self.active_history, self.validation_loss_curve, self.validation_score_curve)
-        return copy.deepcopy(self, memo={id(curve): list(curve) for curve in curves})
+        template = next((part.stopping for part in parts if part.stopping is not None), None)
+        if template is not None:
+            keep_best = any(part.stopping is not None and part.stopping.best_params is not None for part in parts)
+            parts = [_with_stopping_record(part, template, keep_best) for part in parts]
+        return concat_fields(parts)
 
-    def subset(self, members: np.ndarray) -> "TrainingState":
-        """The state of ``members`` (indices, in that order), every per-member part taken (copied).
 
-        Splits fresh members into groups and chunks, takes stopped members
-        out of the batch, and puts merged states back in member order.
-        """
-        def rows(curve):
-            return [entry[members] for entry in curve]
-
-        taken = TrainingState(
-            params=self.params[members],
-            optimizer=None if self.optimizer is None else take_optimizer_members(self.optimizer, members),
-            shuffle_rngs=[self.shuffle_rngs[k] for k in members],
-            dropout_rngs=[self.dropout_rngs[k] for k in members],
-            samples_seen=self.samples_seen,
-            n_iter=self.n_iter[members],
-            loss_curve=rows(self.loss_curve),
-            active_history=rows(self.active_history),
-            validation_loss_curve=rows(self.validation_loss_curve),
-            validation_score_curve=rows(self.validation_score_curve),
-            best_params=None if self.best_params is None else self.best_params[members],
-            stopped=self.stopped[members],
-            diverged=self.diverged[members],
-            interrupted=self.interrupted,
-            reached_max_iter=self.reached_max_iter,
-            solver_failures={new: self.solver_failures[old] for new, old in enumerate(members)
-                             if old in getattr(self, "solver_failures", {})},
-        )
-        if self.tracker is not None:
-            taken.tracker = copy.copy(self.tracker)
-            for name in ("best_score", "best_epoch", "count"):
-                setattr(taken.tracker, name, getattr(self.tracker, name)[members])
-        return taken
+def _with_stopping_record(part: TrainingState, template, keep_best: bool) -> TrainingState:
+    """``part``, or a copy of it with a stand-in stopping record (``part`` itself is unchanged)."""
+    record = part.stopping
+    if record is not None and (record.best_params is not None or not keep_best):
+        return part
+    record = template.fresh(part.n_members) if record is None else copy.copy(record)
+    if keep_best:
+        record.best_params = part.params
+    return dataclasses.replace(part, stopping=record)
 
 
 def make_optimizer(config: TrainConfig, shape, dtype):
@@ -200,6 +220,7 @@ def make_optimizer(config: TrainConfig, shape, dtype):
 def new_state(params: np.ndarray, shuffle_rngs: list, dropout_rngs: list) -> TrainingState:
     """A fresh state around initial parameters."""
     m = params.shape[0]
-    return TrainingState(params=params, shuffle_rngs=shuffle_rngs, dropout_rngs=dropout_rngs,
-                         n_iter=np.zeros(m, dtype=int), stopped=np.zeros(m, dtype=bool),
-                         diverged=np.zeros(m, dtype=bool))
+    progress = Progress(n_iter=np.zeros(m, dtype=int), stopped=np.zeros(m, dtype=bool),
+                        diverged=np.zeros(m, dtype=bool))
+    return TrainingState(params=params, streams=MemberStreams(shuffle_rngs, dropout_rngs), history=History(m),
+                         progress=progress, outcome=Outcome([None] * m))

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from skreg._members import concat_in_order, take
 from skreg._network import StepBuffers
 from skreg._objective import Objective
-from skreg._train.history import pad_activity, pad_curve, record_validation
 from skreg._train.interrupts import even_if_interrupted
-from skreg._train.merge import in_member_order
 from skreg._train.state import TrainConfig, TrainingData, TrainingState, make_optimizer
 from skreg._train.stopping import EpochStart, FiniteGuard, check_finite_epoch, update_stopping, watched_scores
 
@@ -56,7 +55,7 @@ def epoch_order(data: TrainingData, state: TrainingState, shuffle: bool) -> np.n
         return data.member_rows
     # Filled row by row (``permutation`` is a copy then ``shuffle``): one (m, n_draws) array, not a list and a stack.
     order = np.empty(data.member_rows.shape, dtype=data.member_rows.dtype)
-    for member_order, rows, rng in zip(order, data.member_rows, state.shuffle_rngs, strict=True):
+    for member_order, rows, rng in zip(order, data.member_rows, state.streams.shuffle, strict=True):
         member_order[:] = rows
         rng.shuffle(member_order)
     return order
@@ -79,13 +78,14 @@ def gather_batch(data: TrainingData, rows: np.ndarray, workspace: Workspace) -> 
 def train_step(X, Y, weight, state: TrainingState, workspace: Workspace) -> np.ndarray:
     """One minibatch update of every member; returns the batch's mean loss per member."""
     objective = workspace.objective
-    loss = objective.batch_loss_and_gradient(state.params, workspace.grads, X, Y, weight, state.dropout_rngs,
-                                             drawing=~state.stopped, buffers=workspace.buffers_for(weight.shape[-1]),
-                                             views=workspace.views, work=workspace.penalty_work)
-    if state.stopped.any():
+    loss = objective.batch_loss_and_gradient(state.params, workspace.grads, X, Y, weight, state.streams.dropout,
+                                             drawing=~state.progress.stopped,
+                                             buffers=workspace.buffers_for(weight.shape[-1]), views=workspace.views,
+                                             work=workspace.penalty_work)
+    if state.progress.stopped.any():
         # A frozen member's optimizer state stands still; its gradient, which
         # may not even be finite (inf * 0 is NaN), must not reach it.
-        workspace.grads[state.stopped] = 0
+        workspace.grads[state.progress.stopped] = 0
     state.optimizer.step(state.params, workspace.grads)
     objective.prox(state.params, state.optimizer)
     return loss
@@ -106,19 +106,19 @@ def run_epoch(data: TrainingData, state: TrainingState, config: TrainConfig, wor
             raise KeyboardInterrupt
         X, Y, weight = gather_batch(data, order[:, start : start + workspace.batch_size], workspace)
         guard.before_step(state.params)
-        training = ~state.stopped
+        training = ~state.progress.stopped
         batch_loss = train_step(X, Y, weight, state, workspace)
         guard.after_step(state, batch_loss)
         # Only the batches a member trained on count towards its epoch loss.
         batch_weight = np.add.reduce(weight, axis=-1) * training
         loss_sum += np.where(np.isfinite(batch_loss), batch_loss, 0.0) * batch_weight
         weight_sum += batch_weight
-    state.samples_seen += order.shape[1]
+    state.progress.samples_seen += order.shape[1]
     return loss_sum / weight_sum
 
 
 @dataclass
-class EpochProgress:
+class EpochLines:
     """What ``verbose`` lines need to know of a whole group while only some of its members train."""
 
     started: float
@@ -127,21 +127,21 @@ class EpochProgress:
     epochs_before: int = 0  # epochs in the group's curves before this call: lines count this call's, as n_iter_ does
 
 
-def report_epoch(state: TrainingState, active_before: np.ndarray, progress: EpochProgress) -> None:
+def report_epoch(state: TrainingState, active_before: np.ndarray, lines: EpochLines) -> None:
     """One line per epoch for ``verbose=True``, prefixed by ``[label]`` when one group of members reports.
 
     It starts as scikit-learn's does, ``Iteration N, loss = ...``, which scripts parse.
     """
     members = active_before if active_before.any() else np.ones_like(active_before)
-    line = f"[{progress.label}] " if progress.label else ""
-    epoch = len(state.loss_curve) - progress.epochs_before
-    line += f"Iteration {epoch}, loss = {state.loss_curve[-1][members].mean():.8f}"
-    if state.validation_loss_curve:
-        line += f", validation loss = {state.validation_loss_curve[-1][members].mean():.8f}"
-        line += f", validation score = {state.validation_score_curve[-1][members].mean():.6f}"
-    if progress.n_group > 1:
-        line += f", members training = {int((~state.stopped).sum())}/{progress.n_group}"
-    line += f", elapsed = {time.perf_counter() - progress.started:.2f} s"
+    history = state.history
+    line = f"[{lines.label}] " if lines.label else ""
+    line += f"Iteration {len(history) - lines.epochs_before}, loss = {history.loss[-1][members].mean():.8f}"
+    if history.validated:
+        line += f", validation loss = {history.validation_loss[-1][members].mean():.8f}"
+        line += f", validation score = {history.validation_score[-1][members].mean():.6f}"
+    if lines.n_group > 1:
+        line += f", members training = {int((~state.progress.stopped).sum())}/{lines.n_group}"
+    line += f", elapsed = {time.perf_counter() - lines.started:.2f} s"
     print(line, flush=True)
 
 
@@ -175,41 +175,59 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
         Names this group's members in ``verbose`` lines (``"members 0-4"``).
     """
     max_epochs = config.max_iter if max_epochs is None else max_epochs
-    if state.optimizer is None:
-        state.optimizer = make_optimizer(config, state.params.shape, state.params.dtype)
-    state.stopped = state.diverged.copy()
-    state.optimizer.member_scale[:] = 1
-    state.optimizer.freeze(state.stopped)
-    state.interrupted = False
-    progress = EpochProgress(time.perf_counter(), label, state.n_members, epochs_before=len(state.loss_curve))
-    # Members that stopped leave the batched computation at the end of their
-    # epoch; they wait apart and join the others again at the end.
+    _start_call(state, config)
+    lines = EpochLines(time.perf_counter(), label, state.n_members, epochs_before=len(state.history.loss))
+    parts, part_members, live, members = _train_in_batch(data, state, config, validate, max_epochs, check_stopping,
+                                                         stop, lines)
+    state, cut_short = even_if_interrupted(_rejoin, parts, part_members, live, members, validate, state, config)
+    if cut_short:
+        state.outcome.interrupted, state.outcome.reached_max_iter = True, False
+        if stop is not None:
+            stop.set()
+    return state
+
+
+def _train_in_batch(data: TrainingData, state: TrainingState, config: TrainConfig, validate, max_epochs: int,
+                    check_stopping: bool, stop: threading.Event | None, lines: EpochLines) -> tuple:
+    """The epochs of ``fit_stochastic``: returns ``(parts, part_members, live, members)`` for ``_rejoin``.
+
+    Members that stopped leave the batched computation at the end of their
+    epoch (``parts``, each with its ``part_members``, indices in ``state``);
+    they wait apart and join the others (``live``, ``members``) at the end.
+    """
     parts, part_members = [], []
     live, members, guard = state, np.arange(state.n_members), FiniteGuard(state.params)
     epochs_left = max_epochs
     try:
         while True:
-            if live.stopped.any() and not live.stopped.all():  # some, not all, members stopped: they leave
-                leaving, staying = np.flatnonzero(live.stopped), np.flatnonzero(~live.stopped)
+            stopped = live.progress.stopped
+            if stopped.any() and not stopped.all():  # some, not all, members stopped: they leave
+                leaving, staying = np.flatnonzero(stopped), np.flatnonzero(~stopped)
                 # One assignment: an interruption finds the members all in the batch, or apart.
                 parts, part_members, members, live, guard = (
-                    parts + [live.subset(leaving)], part_members + [members[leaving]], members[staying],
-                    live.subset(staying), guard.subset(staying))
-            if epochs_left == 0 or live.stopped.all() or live.interrupted:
+                    parts + [take(live, leaving)], part_members + [members[leaving]], members[staying],
+                    take(live, staying), take(guard, staying))
+            if epochs_left == 0 or live.progress.stopped.all() or live.outcome.interrupted:
                 break
-            epochs_left -= _run_epochs(data.subset(members), live, config, _validator_for(validate, members, state),
-                                       epochs_left, check_stopping, stop, guard, progress)
+            epochs_left -= _run_epochs(take(data, members, view=True), live, config,
+                                       _validator_for(validate, members, state), epochs_left, check_stopping,
+                                       stop, guard, lines)
     except KeyboardInterrupt:
         # Between two epochs (each is recorded whole or not at all): the members stop as they are.
-        live.interrupted = True
+        live.outcome.interrupted = True
         if stop is not None:
             stop.set()
-    state, cut_short = even_if_interrupted(_rejoin, parts, part_members, live, members, validate, state, config)
-    if cut_short:
-        state.interrupted, state.reached_max_iter = True, False
-        if stop is not None:
-            stop.set()
-    return state
+    return parts, part_members, live, members
+
+
+def _start_call(state: TrainingState, config: TrainConfig) -> None:
+    """Every member starts the call training but the diverged; the optimizer is made if there is none."""
+    if state.optimizer is None:
+        state.optimizer = make_optimizer(config, state.params.shape, state.params.dtype)
+    state.progress.stopped = state.progress.diverged.copy()
+    state.optimizer.member_scale[:] = 1
+    state.optimizer.freeze(state.progress.stopped)
+    state.outcome.interrupted = False
 
 
 def _rejoin(parts: list, part_members: list, live: TrainingState, members: np.ndarray, validate,
@@ -219,45 +237,32 @@ def _rejoin(parts: list, part_members: list, live: TrainingState, members: np.nd
     Changes none of the states it is given (so it can run again), except
     that ``live``, when no member left the batch, is the result itself.
     """
-    waited = [_wait_frozen(part, len(live.loss_curve), _validator_for(validate, part_indices, group_state))
+    waited = [_wait_frozen(part, len(live.history), _validator_for(validate, part_indices, group_state))
               for part, part_indices in zip(parts, part_members, strict=True)]
-    state = in_member_order(waited + [live], part_members + [members])
-    state.reached_max_iter = not state.stopped.all() and not state.interrupted
-    if validate is not None and config.early_stopping and state.best_params is not None:
-        # A diverged member needs its best epoch back most of all: its last finite weights can be huge. Only
-        # one that never had a finite validation score keeps them (it has no best epoch).
-        restore = ~state.diverged
-        if state.tracker is not None:
-            restore |= np.isfinite(state.tracker.best_score)
-        state.params[restore] = state.best_params[restore]
+    state = concat_in_order(waited + [live], part_members + [members])
+    state.outcome.reached_max_iter = not state.progress.stopped.all() and not state.outcome.interrupted
+    record = state.stopping
+    if validate is not None and config.early_stopping and record is not None and record.best_params is not None:
+        record.restore_best(state.params, state.progress.diverged)
     return state
 
 
 def _wait_frozen(part: TrainingState, n_epochs: int, validate) -> TrainingState:
     """``part`` with the epochs up to ``n_epochs`` that its members waited, frozen, apart from the batch.
 
-    As if they had waited in it: the loss curve repeats standing values, and
-    the validation curves get the frozen weights validated on this fit's
-    validation rows (NaN without). A member may have stopped before this
-    fit's first epoch, so its last entry can come from an earlier fit.
-    Returns a copy with new curves; ``part`` itself is unchanged.
+    As if they had waited in it (``History.waited``), their frozen weights
+    validated on this fit's validation rows. A member may have stopped
+    before this fit's first epoch, so its last entry can come from an
+    earlier fit. Returns a copy with a new history; ``part`` is unchanged.
     """
-    waited = n_epochs - len(part.loss_curve)
-    if waited <= 0:
+    if n_epochs <= len(part.history):
         return part
+    validation = None
+    if validate is not None:
+        with np.errstate(all="ignore"):
+            validation = validate(part.params)
     frozen = copy.copy(part)
-    validated_before = len(part.loss_curve)
-    frozen.loss_curve = pad_curve(part.loss_curve, part.n_members, n_epochs)
-    frozen.active_history = pad_activity(part.active_history, part.n_members, n_epochs)
-    if validate is None and not part.validation_loss_curve:
-        return frozen
-    missing = np.full(part.n_members, np.nan)
-    with np.errstate(all="ignore"):
-        val_loss, val_score = validate(part.params) if validate is not None else (missing, missing)
-    frozen.validation_loss_curve = (pad_curve(part.validation_loss_curve, part.n_members, validated_before, missing)
-                                    + [val_loss] * waited)
-    frozen.validation_score_curve = (pad_curve(part.validation_score_curve, part.n_members, validated_before,
-                                                missing) + [val_score] * waited)
+    frozen.history = part.history.waited(n_epochs, validation)
     return frozen
 
 
@@ -270,7 +275,7 @@ def _validator_for(validate, members: np.ndarray, group_state: TrainingState):
 
 def _run_epochs(data: TrainingData, state: TrainingState, config: TrainConfig, validate, max_epochs: int,
                 check_stopping: bool, stop: threading.Event | None, guard: "FiniteGuard",
-                progress: EpochProgress) -> int:
+                lines: EpochLines) -> int:
     """Train ``state``'s members for up to ``max_epochs`` epochs; returns how many ran.
 
     Every member of ``state`` starts each epoch training; the loop returns
@@ -285,31 +290,29 @@ def _run_epochs(data: TrainingData, state: TrainingState, config: TrainConfig, v
     epochs_run = 0
     start = EpochStart(state)
     try:
-        while epochs_run < max_epochs and not state.stopped.any():
-            active = ~state.stopped
+        while epochs_run < max_epochs and not state.progress.stopped.any():
+            active = ~state.progress.stopped
             with np.errstate(over="ignore", invalid="ignore"):
                 data_loss = run_epoch(data, state, config, workspace, guard, stop)
-            state.n_iter += active
-            with np.errstate(over="ignore", invalid="ignore"):
-                state.loss_curve.append(workspace.objective.value(data_loss, params))
+                state.progress.n_iter += active
+                state.history.record_epoch(workspace.objective.value(data_loss, params), active)
             check_finite_epoch(state, guard)
-            state.active_history.append(active.copy())
-            state.optimizer.end_epoch(state.samples_seen, active)
-            active &= ~state.diverged
-            if validate is not None or state.validation_loss_curve:
+            state.optimizer.end_epoch(state.progress.samples_seen, active)
+            active &= ~state.progress.diverged
+            if validate is not None or state.history.validated:
                 with np.errstate(all="ignore"):
-                    record_validation(state, validate)
+                    state.history.record_validation(None if validate is None else validate(params))
             if check_stopping:
                 scores = watched_scores(data, state, config, stop_on_validation)
                 update_stopping(state, config, scores, active, keep_best=stop_on_validation)
             # The epoch is recorded whole: from here on an interruption keeps it.
             start, epochs_run = EpochStart(state), epochs_run + 1
             if config.verbose:
-                report_epoch(state, active, progress)
+                report_epoch(state, active, lines)
     except KeyboardInterrupt:
         # Cut short in a step or in its bookkeeping, the epoch is undone: weights, curves, counters.
         start.restore(state)
-        state.interrupted = True
+        state.outcome.interrupted = True
         if stop is not None:
             stop.set()
     return epochs_run

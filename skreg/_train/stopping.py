@@ -1,22 +1,25 @@
 """When members stop: patience on a watched score, divergence, and undoing an interrupted epoch."""
 
-import copy
-
 import numpy as np
 
+from skreg._members import take
 from skreg._train.evaluation import noise_free_objective
 from skreg._train.state import TrainConfig, TrainingData, TrainingState
 
 
 class ImprovementTracker:
-    """Per-member patience counter on a score where higher is better.
+    """The stopping record: per-member patience on a score where higher is better, and the best epoch's weights.
 
     A member's counter grows each epoch its score fails to beat the best by
     ``tol`` and resets otherwise (scikit-learn's rule); ``update`` returns the
     members whose counter exceeded ``n_iter_no_change``. A NaN score (a
     metric undefined on the validation rows) never improves: it is never
-    the best, and it counts against patience.
+    the best, and it counts against patience. ``best_params`` (kept only by
+    early stopping on a validation set, else None) are each member's
+    weights at its best epoch, put back by ``restore_best``.
     """
+
+    PER_MEMBER = ("best_score", "best_epoch", "count", "best_params")
 
     def __init__(self, n_members: int, n_iter_no_change: int, tol: float):
         self.n_iter_no_change = n_iter_no_change
@@ -24,6 +27,15 @@ class ImprovementTracker:
         self.best_score = np.full(n_members, -np.inf)
         self.best_epoch = np.zeros(n_members, dtype=int)
         self.count = np.zeros(n_members, dtype=int)
+        self.best_params = None
+
+    def fresh(self, n_members: int) -> "ImprovementTracker":
+        """A record with the same rule for ``n_members`` members that have watched no epoch."""
+        return ImprovementTracker(n_members, self.n_iter_no_change, self.tol)
+
+    def copy(self) -> "ImprovementTracker":
+        """A copy whose arrays are its own."""
+        return take(self, slice(None))
 
     def update(self, scores: np.ndarray, epochs: np.ndarray, active: np.ndarray) -> tuple:
         """Record one epoch's ``scores``; return ``(improved, out_of_patience)`` masks."""
@@ -33,6 +45,27 @@ class ImprovementTracker:
         self.best_score = np.where(improved, scores, self.best_score)
         self.best_epoch = np.where(improved, epochs, self.best_epoch)
         return improved, active & (self.count > self.n_iter_no_change)
+
+    def keep_best(self, params: np.ndarray, improved: np.ndarray, active: np.ndarray) -> None:
+        """Keep the weights of members that ``improved`` as their best.
+
+        A member without a finite score yet has no best epoch: it keeps its
+        latest weights, not its first.
+        """
+        if self.best_params is None:
+            self.best_params = params.copy()
+        keep = improved | (active & np.isneginf(self.best_score))
+        self.best_params[keep] = params[keep]
+
+    def restore_best(self, params: np.ndarray, diverged: np.ndarray) -> None:
+        """Put each member's best weights back into ``params`` (in place).
+
+        A diverged member needs its best epoch back most of all: its last
+        finite weights can be huge. Only one that never had a finite score
+        keeps them (it has no best epoch).
+        """
+        restore = ~diverged | np.isfinite(self.best_score)
+        params[restore] = self.best_params[restore]
 
     def forgive(self, members: np.ndarray) -> None:
         """Reset the counter of ``members`` (after their learning rate was reduced)."""
@@ -51,27 +84,23 @@ def watched_scores(data: TrainingData, state: TrainingState, config: TrainConfig
     training rows).
     """
     if on_validation:
-        return state.validation_score_curve[-1]
+        return state.history.validation_score[-1]
     if data.regularization.is_noisy:
         return -noise_free_objective(data, state.params, config)
-    return -state.loss_curve[-1]
+    return -state.history.loss[-1]
 
 
 def update_stopping(state: TrainingState, config: TrainConfig, scores: np.ndarray, active: np.ndarray,
                     keep_best: bool) -> None:
     """Patience bookkeeping for one epoch: best snapshot, schedule, stopping."""
-    if state.tracker is None:
-        state.tracker = ImprovementTracker(state.n_members, config.n_iter_no_change, config.tol)
-    improved, out_of_patience = state.tracker.update(scores, state.n_iter, active)
+    if state.stopping is None:
+        state.stopping = ImprovementTracker(state.n_members, config.n_iter_no_change, config.tol)
+    improved, out_of_patience = state.stopping.update(scores, state.progress.n_iter, active)
     if keep_best:
-        if state.best_params is None:
-            state.best_params = state.params.copy()
-        # A member without a finite score yet has no best epoch: it keeps its latest weights, not its first.
-        keep = improved | (active & np.isneginf(state.tracker.best_score))
-        state.best_params[keep] = state.params[keep]
+        state.stopping.keep_best(state.params, improved, active)
     must_stop = state.optimizer.reduce_learning_rate(out_of_patience)
-    state.tracker.forgive(out_of_patience & ~must_stop)
-    state.stopped |= must_stop
+    state.stopping.forgive(out_of_patience & ~must_stop)
+    state.progress.stopped |= must_stop
     state.optimizer.freeze(must_stop)
 
 
@@ -82,8 +111,11 @@ class FiniteGuard:
     finite loss at step ``j`` certifies the parameters of step ``j - 1``;
     when a member's loss turns non-finite, its certified parameters are
     restored and it is frozen. One copy per step; the arrays are swapped,
-    not copied, when every member is finite.
+    not copied, when every member is finite. ``take(guard, members)``
+    keeps what it has certified for ``members``.
     """
+
+    PER_MEMBER = ("certified", "_before_step")
 
     def __init__(self, params: np.ndarray):
         self.certified = params.copy()
@@ -92,23 +124,18 @@ class FiniteGuard:
     def before_step(self, params: np.ndarray) -> None:
         np.copyto(self._before_step, params)
 
-    def subset(self, members: np.ndarray) -> "FiniteGuard":
-        """The guard of ``members`` (indices) only, with what it has certified for them."""
-        taken = copy.copy(self)
-        taken.certified, taken._before_step = self.certified[members], self._before_step[members]
-        return taken
-
     def after_step(self, state: "TrainingState", batch_loss: np.ndarray) -> None:
+        progress = state.progress
         # A stopped member did not move: whatever its batch loss, it has not diverged.
-        finite = np.isfinite(batch_loss) | state.stopped
+        finite = np.isfinite(batch_loss) | progress.stopped
         if finite.all():
             self.certified, self._before_step = self._before_step, self.certified
         else:
             self.certified[finite] = self._before_step[finite]
-            freeze_diverged(state, ~finite & ~state.diverged, self.certified)
-        if state.diverged.any():
+            freeze_diverged(state, ~finite & ~progress.diverged, self.certified)
+        if progress.diverged.any():
             # A frozen member's step is scaled by 0, but 0 * inf is NaN: pin it back.
-            state.params[state.diverged] = self.certified[state.diverged]
+            state.params[progress.diverged] = self.certified[progress.diverged]
 
 
 def freeze_diverged(state: TrainingState, members: np.ndarray, good_params: np.ndarray) -> None:
@@ -118,8 +145,8 @@ def freeze_diverged(state: TrainingState, members: np.ndarray, good_params: np.n
     state.params[members] = good_params[members]
     state.optimizer.reset_members(members)
     state.optimizer.freeze(members)
-    state.diverged |= members
-    state.stopped |= members
+    state.progress.diverged |= members
+    state.progress.stopped |= members
 
 
 def check_finite_epoch(state: TrainingState, guard: FiniteGuard) -> None:
@@ -128,8 +155,8 @@ def check_finite_epoch(state: TrainingState, guard: FiniteGuard) -> None:
     The batch losses only certify the parameters *before* each step; the
     last step of an epoch, or a penalty gone wild, shows up here.
     """
-    finite = np.isfinite(state.loss_curve[-1]) & np.isfinite(state.params).all(axis=1)
-    freeze_diverged(state, ~finite & ~state.diverged, guard.certified)
+    finite = np.isfinite(state.history.loss[-1]) & np.isfinite(state.params).all(axis=1)
+    freeze_diverged(state, ~finite & ~state.progress.diverged, guard.certified)
 
 
 class EpochStart:
@@ -144,24 +171,13 @@ class EpochStart:
     continues from where the steps left them.
     """
 
-    CURVES = ("loss_curve", "active_history", "validation_loss_curve", "validation_score_curve")
-
     def __init__(self, state: TrainingState):
         self.params = state.params.copy()
-        self.n_iter, self.stopped, self.diverged = state.n_iter.copy(), state.stopped.copy(), state.diverged.copy()
-        self.samples_seen = state.samples_seen
-        self.lengths = [len(getattr(state, name)) for name in self.CURVES]
-        self.best_params = None if state.best_params is None else state.best_params.copy()
-        self.tracker = None
-        if state.tracker is not None:
-            self.tracker = copy.copy(state.tracker)
-            for name in ("best_score", "best_epoch", "count"):
-                setattr(self.tracker, name, getattr(state.tracker, name).copy())
+        self.progress = take(state.progress, slice(None))
+        self.history = state.history.mark()
+        self.stopping = None if state.stopping is None else state.stopping.copy()
 
     def restore(self, state: TrainingState) -> None:
         state.params[:] = self.params  # in place: the workspace and the caller hold this array
-        state.n_iter, state.stopped, state.diverged = self.n_iter, self.stopped, self.diverged
-        state.samples_seen = self.samples_seen
-        for name, length in zip(self.CURVES, self.lengths, strict=True):
-            del getattr(state, name)[length:]
-        state.best_params, state.tracker = self.best_params, self.tracker
+        state.progress, state.stopping = self.progress, self.stopping
+        state.history.truncate(self.history)
