@@ -18,6 +18,7 @@ from skreg._estimators.problem import ProblemMixin
 from skreg._estimators.settings import SettingsMixin
 from skreg._estimators.validation import ValidationMixin
 from skreg._random import root_entropy
+from skreg._train import events
 from skreg._train.evaluation import predict_members_sized
 from skreg._train.interrupts import StopSignal, ctrl_c_sets
 from skreg._train.state import TrainConfig, TrainingData
@@ -328,6 +329,8 @@ class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingP
     def _record_fit(self, state, initial_params, config: TrainConfig, data: TrainingData, y, in_bag, entropy: int,
                     summarised: int, incremental: bool, explicit_validation: bool, epochs_before) -> None:
         """Set the fitted attributes from the trained ``state``; may run twice (see ``_fit_unguarded``)."""
+        if events.active:
+            events.emit("final_bookkeeping", part="objective", state=state)
         objective = self._fall_back_where_non_finite(state, initial_params, config, data)
         epochs_run = state.progress.n_iter - epochs_before
         self._entropy = entropy
@@ -336,6 +339,8 @@ class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingP
             self._fitted_monitor = self._monitor_settings(explicit_validation=explicit_validation)
         self._set_fitted_attributes(state, config, objective, summarised, epochs_run)
         with np.errstate(all="ignore"):  # out-of-bag outputs of members that fell back may still overflow
+            if events.active:
+                events.emit("final_bookkeeping", part="ensemble")
             self._set_ensemble_attributes(state, data, y, in_bag, objective, summarised, epochs_run)
 
     def _stacked_parameters(self) -> tuple:

@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from skreg._losses import weighted_mean_loss
 from skreg._network import predict_members, prediction_product_flops
 from skreg._objective import Objective
+from skreg._train import events
 from skreg._train.blas import blas_threads_for
 from skreg._train.state import TrainConfig, TrainingData
 
@@ -91,6 +92,8 @@ def predict_members_sized(X, coefs: list, intercepts: list, activation: str, out
     instead of 0.5 s on one thread).
     """
     with blas_threads_for(prediction_product_flops(X, coefs)):
+        if events.active:
+            events.emit("prediction")
         return predict_members(X, coefs, intercepts, activation, output_activation)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import scipy.optimize
 
 from skreg._objective import Objective
+from skreg._train import events
 from skreg._train.blas import single_threaded_scipy_blas
 from skreg._train.interrupts import even_if_interrupted
 from skreg._train.state import TrainConfig, TrainingData, TrainingState
@@ -36,6 +37,8 @@ def _fit_lbfgs_members(data: TrainingData, state: TrainingState, config: TrainCo
                 outcome.solver_failures[k:] = ["not reached: interrupted before its turn, it keeps its weights"] * (
                     state.n_members - k)
                 break
+            if events.active:
+                events.emit("lbfgs_member", member=k, stop=stop)
             objective = Objective(config.network, data.regularization.take([k]), np.array([weight.sum()]))
             row, n_iter, curve, result = _lbfgs_member(objective, data, config, state.params[k], weight, stop)
             if not np.all(np.isfinite(row)):
@@ -81,6 +84,8 @@ def _lbfgs_member(objective: Objective, data: TrainingData, config: TrainConfig,
     l1_scale = float(objective.l1_scale[0])
 
     def fun(theta):
+        if events.active:
+            events.emit("lbfgs_evaluation")
         params = (_join_l1(theta, n_weights) if split else theta).astype(dtype)[None]
         with np.errstate(all="ignore"):  # a non-finite objective is L-BFGS-B's to handle, and checked after
             value, grads = objective.smooth_value_and_gradient(params, data.X, data.Y, weight)

@@ -3,6 +3,7 @@
 import threading
 
 from skreg._members import concat
+from skreg._train import events
 from skreg._train.blas import blas_controller
 from skreg._train.interrupts import StopSignal, ctrl_c_sets, even_if_interrupted
 from skreg._train.lbfgs import fit_lbfgs
@@ -31,6 +32,8 @@ def train_members(data: TrainingData, state: TrainingState, config: TrainConfig,
             state = fit_stochastic(data, state, config, validate, max_epochs=1 if incremental else None,
                                    check_stopping=not incremental, stop=stop, label=label)
     state.outcome.interrupted |= stop.is_set()  # Ctrl-C after the last step: nothing to undo, but it was pressed
+    if events.active:
+        events.emit("group_end", state=state, stop=stop)
     return state
 
 
@@ -79,6 +82,8 @@ def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = Fa
         The groups' states concatenated in order.
     """
     stop = StopSignal() if stop is None else stop
+    if events.active:
+        events.emit("side_by_side", sizes=[group[1].n_members for group in groups])
     outcomes = [None] * len(groups)
     finished = [threading.Event() for _ in groups]
 

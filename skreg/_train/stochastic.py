@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from skreg._members import concat_in_order, take
 from skreg._network import StepBuffers
 from skreg._objective import Objective
+from skreg._train import events
 from skreg._train.interrupts import even_if_interrupted
 from skreg._train.state import TrainConfig, TrainingData, TrainingState, make_optimizer
 from skreg._train.stopping import EpochStart, FiniteGuard, check_finite_epoch, update_stopping, watched_scores
@@ -82,6 +83,8 @@ def train_step(X, Y, weight, state: TrainingState, workspace: Workspace) -> np.n
                                              drawing=~state.progress.stopped,
                                              buffers=workspace.buffers_for(weight.shape[-1]), views=workspace.views,
                                              work=workspace.penalty_work)
+    if events.active:
+        events.emit("gradient", state=state, grads=workspace.grads)
     if state.progress.stopped.any():
         # A frozen member's optimizer state stands still; its gradient, which
         # may not even be finite (inf * 0 is NaN), must not reach it.
@@ -98,6 +101,8 @@ def run_epoch(data: TrainingData, state: TrainingState, config: TrainConfig, wor
     Raises KeyboardInterrupt at the next step once ``stop`` is set (another
     group of members, trained beside this one, was interrupted).
     """
+    if events.active:
+        events.emit("epoch_start", state=state, stop=stop)
     order = epoch_order(data, state, config.shuffle)
     loss_sum = np.zeros(state.n_members)
     weight_sum = np.zeros(state.n_members)
@@ -107,6 +112,8 @@ def run_epoch(data: TrainingData, state: TrainingState, config: TrainConfig, wor
         X, Y, weight = gather_batch(data, order[:, start : start + workspace.batch_size], workspace)
         guard.before_step(state.params)
         training = ~state.progress.stopped
+        if events.active:
+            events.emit("step", state=state, X=X, Y=Y, weight=weight, stop=stop)
         batch_loss = train_step(X, Y, weight, state, workspace)
         guard.after_step(state, batch_loss)
         # Only the batches a member trained on count towards its epoch loss.
@@ -301,6 +308,8 @@ def _run_epochs(data: TrainingData, state: TrainingState, config: TrainConfig, v
             active &= ~state.progress.diverged
             if validate is not None or state.history.validated:
                 with np.errstate(all="ignore"):
+                    if events.active:
+                        events.emit("validation", state=state)
                     state.history.record_validation(None if validate is None else validate(params))
             if check_stopping:
                 scores = watched_scores(data, state, config, stop_on_validation)
