@@ -5,10 +5,9 @@ import contextlib
 import numpy as np
 import pytest
 
-import skreg._estimators.fitted
-import skreg._train.stochastic
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
 from skreg._optimizers import SGD, Adam
+from skreg._train import events
 
 SMALL = {"hidden_layer_sizes": (4,), "max_iter": 15, "random_state": 0}
 
@@ -70,45 +69,41 @@ def test_percentile_band_reads_the_fitted_members_not_the_parameter(regression):
         model.predict_interval(X[:2], method="percentile")
 
 
-def test_class_weight_keeps_float32_training_in_float32(regression, monkeypatch):
+def test_class_weight_keeps_float32_training_in_float32(regression):
     X, y = regression
     seen = []
-    original = skreg._train.stochastic.train_step
 
-    def recording_step(X_batch, Y_batch, weight, *args, **kwargs):
-        seen.append((X_batch.dtype, Y_batch.dtype, weight.dtype))
-        return original(X_batch, Y_batch, weight, *args, **kwargs)
+    def recording_step(X, Y, weight, **payload):
+        seen.append((X.dtype, Y.dtype, weight.dtype))
 
-    monkeypatch.setattr(skreg._train.stochastic, "train_step", recording_step)
-    RegularizedMLPClassifier(**SMALL, class_weight="balanced").fit(X.astype(np.float32), y > 0)
+    with events.listening(step=recording_step):
+        RegularizedMLPClassifier(**SMALL, class_weight="balanced").fit(X.astype(np.float32), y > 0)
     assert seen and all(dtypes == (np.float32, np.float32, np.float32) for dtypes in seen)
 
 
-def _count_curve_means(monkeypatch) -> list:
-    """Count the per-epoch means the estimator computes for its curves."""
-    calls = []
-    original = skreg._estimators.fitted._mean_over_members
-
-    def counting(values):
-        calls.append(1)
-        return original(values)
-
-    monkeypatch.setattr(skreg._estimators.fitted, "_mean_over_members", counting)
-    return calls
-
-
 @pytest.mark.parametrize("n_estimators", [1, 3])
-def test_partial_fit_summarises_only_the_epochs_it_adds(regression, monkeypatch, n_estimators):
+def test_partial_fit_summarises_only_the_epochs_it_adds(regression, n_estimators):
     # Rebuilding the whole curve on every call made a long stream of partial_fit calls quadratic.
     X, y = regression
     est = RegularizedMLPRegressor(hidden_layer_sizes=(4,), random_state=0, n_estimators=n_estimators)
     for _ in range(20):
         est.partial_fit(X, y)
-    calls = _count_curve_means(monkeypatch)
+    first_twenty = list(est.loss_curve_)
+    # Marked entries that a call summarising every epoch again would overwrite with the epochs' true means.
+    est.loss_curve_[:] = [-1.0] * 20
+    if n_estimators > 1:
+        est.estimators_[1].loss_curve_[:] = [-1.0] * 20
     est.partial_fit(X, y)
 
+    assert est.loss_curve_[:20] == [-1.0] * 20
+    if n_estimators > 1:
+        assert est.estimators_[1].loss_curve_[:20] == [-1.0] * 20
     assert len(est.loss_curve_) == 21
-    assert len(calls) == 1
+    # Only the marks were kept: a fresh stream of 21 calls summarises the same 20 epochs as the marked one did.
+    fresh = RegularizedMLPRegressor(hidden_layer_sizes=(4,), random_state=0, n_estimators=n_estimators)
+    for _ in range(21):
+        fresh.partial_fit(X, y)
+    assert fresh.loss_curve_[:20] == first_twenty and fresh.loss_curve_[20] == est.loss_curve_[20]
 
 
 def test_continued_curves_equal_the_curves_of_one_fit(regression):

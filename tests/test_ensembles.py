@@ -2,7 +2,6 @@
 
 import concurrent.futures
 import contextlib
-import inspect
 import math
 import os
 import re
@@ -24,10 +23,8 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import skreg._estimators.plan
 import skreg._train.history
-import skreg._train.lbfgs
-import skreg._train.parallel
-import skreg._train.stochastic
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
+from skreg._train import events
 from skreg._train.parallel import side_by_side_groups
 
 ESTIMATORS = [RegularizedMLPClassifier, RegularizedMLPRegressor]
@@ -560,17 +557,11 @@ SIDE_BY_SIDE_CONFIGS = {
 
 
 @pytest.fixture
-def spy_on_groups(monkeypatch):
+def spy_on_groups():
     """Record the group sizes of every side-by-side training."""
     calls = []
-    original = skreg._estimators.plan.train_side_by_side
-
-    def spy(groups, *args):
-        calls.append([group[1].n_members for group in groups])
-        return original(groups, *args)
-
-    monkeypatch.setattr(skreg._estimators.plan, "train_side_by_side", spy)
-    return calls
+    with events.listening(side_by_side=lambda sizes: calls.append(sizes)):
+        yield calls
 
 
 @pytest.mark.filterwarnings("ignore:.*out-of-bag:UserWarning")
@@ -620,69 +611,58 @@ def test_verbose_lines_of_groups_side_by_side_name_their_members(regression, cap
     assert len(lines) == 6
 
 
-def test_ctrl_c_while_waiting_for_the_other_groups(regression, monkeypatch, ctrl_c_raises):
+def test_ctrl_c_while_waiting_for_the_other_groups(regression, ctrl_c_raises):
     """SIGINT after the main thread has trained its own group and waits for the others: they stop, the fit ends well."""
     X, y = regression
     params = {**SMALL, "n_estimators": 2, "max_iter": 200}
     main_done = threading.Event()
-    original_train, original_epoch = skreg._train.parallel.train_members, skreg._train.stochastic.run_epoch
 
-    def train_members(*args, **kwargs):
-        state = original_train(*args, **kwargs)
+    def group_end(state, stop):
         if threading.current_thread() is threading.main_thread():
             main_done.set()
-        return state
 
-    def run_epoch(*args, **kwargs):
+    def epoch_start(state, stop):
         if threading.current_thread() is not threading.main_thread() and not main_done.is_set():
             assert main_done.wait(timeout=60)
-            _send_ctrl_c(_stop_argument(original_epoch, args, kwargs))
-        return original_epoch(*args, **kwargs)
+            _send_ctrl_c(stop)
 
-    monkeypatch.setattr(skreg._train.parallel, "train_members", train_members)
-    monkeypatch.setattr(skreg._train.stochastic, "run_epoch", run_epoch)
-    with threadpool_limits(limits=2), pytest.warns(UserWarning, match="interrupted"):
+    with (events.listening(group_end=group_end, epoch_start=epoch_start), threadpool_limits(limits=2),
+          pytest.warns(UserWarning, match="interrupted")):
         model = RegularizedMLPRegressor(**params).fit(X, y)
-    monkeypatch.undo()
     trained_alone = RegularizedMLPRegressor(**params).fit(X, y)
     assert [member.n_iter_ for member in model.estimators_] == [trained_alone.estimators_[0].n_iter_, 0]
     assert np.isfinite(model.loss_curve_).all() and np.isfinite(model.predict(X)).all()
-    _assert_members_stopped_at_epoch_boundaries(model, X, y, params, monkeypatch)
+    _assert_members_stopped_at_epoch_boundaries(model, X, y, params)
 
 
-def test_an_lbfgs_group_stops_inside_its_optimisation_when_another_is_interrupted(regression, monkeypatch):
+def test_an_lbfgs_group_stops_inside_its_optimisation_when_another_is_interrupted(regression):
     X, y = regression
-    original = skreg._train.lbfgs._lbfgs_member
     helper_started = threading.Event()
 
-    def lbfgs_member(*args, **kwargs):
+    def lbfgs_member(member, stop):
         if threading.current_thread() is threading.main_thread():
             # Interrupted once the other group has begun its member (before that, it would not begin it at all).
             assert helper_started.wait(timeout=60)
             raise KeyboardInterrupt
         helper_started.set()
         # It optimises once the main thread's group has been interrupted and has told the others.
-        assert _stop_argument(original, args, kwargs).wait(timeout=60)
-        return original(*args, **kwargs)
+        assert stop.wait(timeout=60)
 
-    monkeypatch.setattr(skreg._train.lbfgs, "_lbfgs_member", lbfgs_member)
-    with threadpool_limits(limits=2), pytest.warns(UserWarning, match="interrupted"):
+    with (events.listening(lbfgs_member=lbfgs_member), threadpool_limits(limits=2),
+          pytest.warns(UserWarning, match="interrupted")):
         model = RegularizedMLPRegressor(**{**SMALL, "solver": "lbfgs", "max_iter": 500}, n_estimators=2).fit(X, y)
     # The other group ends its optimisation after its current iteration, keeping that iterate.
     assert [member.n_iter_ for member in model.estimators_] == [0, 1]
 
 
-def test_groups_side_by_side_train_on_one_blas_thread_each(regression, monkeypatch):
+def test_groups_side_by_side_train_on_one_blas_thread_each(regression):
     X, y = regression
     seen = []
-    original = skreg._train.stochastic.run_epoch
 
-    def run_epoch(*args, **kwargs):
+    def epoch_start(state, stop):
         seen.append({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
-        return original(*args, **kwargs)
 
-    monkeypatch.setattr(skreg._train.stochastic, "run_epoch", run_epoch)
-    with threadpool_limits(limits=2):
+    with events.listening(epoch_start=epoch_start), threadpool_limits(limits=2):
         RegularizedMLPRegressor(**{**SMALL, "max_iter": 2}, n_estimators=2).fit(X, y)
         assert {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"} == {2}
     assert seen == [{1}] * 4
@@ -704,7 +684,7 @@ def test_ctrl_c_while_starting_the_other_groups(regression, monkeypatch, ctrl_c_
     monkeypatch.undo()
     # The main thread never trained; the helper, already running when the signal came, stopped soon after.
     assert model.estimators_[0].n_iter_ == 0 and model.estimators_[1].n_iter_ < params["max_iter"]
-    _assert_members_stopped_at_epoch_boundaries(model, X, y, params, monkeypatch)
+    _assert_members_stopped_at_epoch_boundaries(model, X, y, params)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the fit restored it
 
 
@@ -728,33 +708,34 @@ def test_a_helper_that_cannot_start_fails_the_fit_cleanly(regression, monkeypatc
         assert_array_equal(W, W_before)
 
 
-def test_a_frozen_member_with_a_non_finite_gradient_stays_as_it_stopped(regression, monkeypatch):
-    """Members that stopped still run forward and backward beside the others; an inf there must not reach them."""
+def test_a_frozen_member_with_a_non_finite_gradient_stays_as_it_stopped(regression):
+    """A member that diverges mid-epoch is frozen, yet runs forward and backward with the others until the
+    epoch ends; an inf in its gradient there must reach neither its weights nor its optimizer's state."""
     X, y = regression
-    params = {**SMALL, "n_estimators": 3, "bootstrap": True, "n_iter_no_change": 2, "tol": 1e-2, "max_iter": 60,
-              "solver": "sgd", "learning_rate_init": 0.05}
-    reference = RegularizedMLPRegressor(**params).fit(X, y)
-    stopped_at = [member.n_iter_ for member in reference.estimators_]
-    assert len(set(stopped_at)) > 1, f"members should stop at different epochs, got {stopped_at}"
-    current = {}
-    stochastic = skreg._train.stochastic
-    original_step, original_gradient = stochastic.train_step, stochastic.data_term_and_gradient
+    # 60 rows in batches of 8: member 1 diverges in step 2 and is frozen for steps 4 to 8 of epoch 1.
+    params = {**SMALL, "n_estimators": 3, "max_iter": 3, "batch_size": 8, "solver": "sgd", "learning_rate_init": 0.05}
 
-    def train_step(X, Y, weight, state, config, workspace):
-        current["state"] = state
-        return original_step(X, Y, weight, state, config, workspace)
+    def fit(overflow_when_frozen):
+        steps = []
 
-    def data_term_and_gradient(spec, params_, grads, *args, **kwargs):
-        loss = original_gradient(spec, params_, grads, *args, **kwargs)
-        grads[current["state"].progress.stopped] = np.inf  # a stopped member's gradient overflows
-        return loss
+        def gradient(state, grads):
+            steps.append(None)
+            if len(steps) == 2:
+                grads[1] = np.nan  # member 1 diverges
+            if overflow_when_frozen:
+                grads[state.progress.stopped] = np.inf  # a frozen member's gradient overflows
 
-    monkeypatch.setattr(skreg._train.stochastic, "train_step", train_step)
-    monkeypatch.setattr(skreg._train.stochastic, "data_term_and_gradient", data_term_and_gradient)
-    model = RegularizedMLPRegressor(**params).fit(X, y)
-    monkeypatch.undo()
+        with events.listening(gradient=gradient), threadpool_limits(limits=1), pytest.warns(ConvergenceWarning,
+                                                                                           match="diverged"):
+            return RegularizedMLPRegressor(**params).fit(X, y)
+
+    reference, model = fit(overflow_when_frozen=False), fit(overflow_when_frozen=True)
+    assert [member.n_iter_ for member in model.estimators_] == [3, 1, 3]
     for left, right in zip(_weights(model), _weights(reference), strict=True):
         assert_array_equal(left, right)
+    velocity = model._training_state.optimizer.velocity
+    assert np.isfinite(velocity).all()
+    assert_array_equal(velocity, reference._training_state.optimizer.velocity)
 
 
 WARM_START_AFTER_GROUPS = {
@@ -799,30 +780,23 @@ def test_side_by_side_groups_follow_the_blas_budget_and_the_main_thread():
     assert side_by_side_groups(5) == 1  # the module's one-thread limit
 
 
-def _interrupt_on_call(monkeypatch, name, call, action=None):
-    """Make ``skreg._train.stochastic.<name>`` interrupt on its ``call``-th call (counted over all threads).
+def _interrupted_at_epoch(call, action=None):
+    """Listen to the training's epochs and interrupt the ``call``-th to start (counted over all threads).
 
-    It raises KeyboardInterrupt, or calls ``action(stop)`` with the call's ``stop`` argument.
+    It raises KeyboardInterrupt, or calls ``action(stop)`` with the fit's stop request.
     """
-    original = getattr(skreg._train.stochastic, name)
     lock, calls = threading.Lock(), []
 
-    def wrapper(*args, **kwargs):
+    def epoch_start(state, stop):
         with lock:
             calls.append(None)
             now = len(calls) == call
         if now:
             if action is None:
                 raise KeyboardInterrupt
-            action(_stop_argument(original, args, kwargs))
-        return original(*args, **kwargs)
+            action(stop)
 
-    monkeypatch.setattr(skreg._train.stochastic, name, wrapper)
-
-
-def _stop_argument(function, args, kwargs):
-    """The ``stop`` event a call ``function(*args, **kwargs)`` of the training layer was given."""
-    return inspect.signature(function).bind(*args, **kwargs).arguments["stop"]
+    return events.listening(epoch_start=epoch_start)
 
 
 def _send_ctrl_c(stop):
@@ -835,31 +809,29 @@ def _send_ctrl_c(stop):
     assert stop.wait(timeout=60), "the main thread did not act on SIGINT"
 
 
-def _assert_members_stopped_at_epoch_boundaries(model, X, y, params, monkeypatch):
+def _assert_members_stopped_at_epoch_boundaries(model, X, y, params):
     """Each member holds exactly its weights after its own ``n_iter_`` epochs of an uninterrupted fit."""
     for k, member in enumerate(model.estimators_):
         assert member.n_iter_ <= params["max_iter"]
-        reference = _member_after_epochs(params, k, member.n_iter_, X, y, monkeypatch)
+        reference = _member_after_epochs(params, k, member.n_iter_, X, y)
         for left, right in zip(_weights(member), _weights(reference), strict=True):
             assert_array_equal(left, right)
 
 
-def _member_after_epochs(params, k, epochs, X, y, monkeypatch):
+def _member_after_epochs(params, k, epochs, X, y):
     """Member ``k`` of a fit of ``epochs`` epochs; for 0, of a fit interrupted before its first epoch."""
     if epochs > 0:
         return RegularizedMLPRegressor(**{**params, "max_iter": epochs}).fit(X, y).estimators_[k]
-    with monkeypatch.context() as patch, pytest.warns(UserWarning, match="interrupted"):
-        patch.setattr(skreg._train.stochastic, "run_epoch", _raise_keyboard_interrupt)
+    with events.listening(epoch_start=_raise_keyboard_interrupt), pytest.warns(UserWarning, match="interrupted"):
         return RegularizedMLPRegressor(**params).fit(X, y).estimators_[k]
 
 
-def _raise_keyboard_interrupt(*args, **kwargs):
+def _raise_keyboard_interrupt(**payload):
     raise KeyboardInterrupt
 
 
 @pytest.mark.parametrize("how", ["inside-a-group", "ctrl-c"])
-def test_interrupting_groups_side_by_side_stops_them_all_at_epoch_boundaries(how, regression, monkeypatch,
-                                                                             ctrl_c_raises):
+def test_interrupting_groups_side_by_side_stops_them_all_at_epoch_boundaries(how, regression, ctrl_c_raises):
     """An interruption in one group, or a SIGINT to the process, stops every group and keeps usable weights.
 
     With ``ctrl-c`` a group sends SIGINT to the process while it trains; the main thread, waiting on
@@ -868,19 +840,17 @@ def test_interrupting_groups_side_by_side_stops_them_all_at_epoch_boundaries(how
     X, y = regression
     params = {**SMALL, "n_estimators": 4, "bootstrap": True, "max_iter": 200}
     action = None if how == "inside-a-group" else _send_ctrl_c
-    _interrupt_on_call(monkeypatch, "run_epoch", 5, action)
-    with threadpool_limits(limits=2), pytest.warns(UserWarning, match="interrupted"):
+    with _interrupted_at_epoch(5, action), threadpool_limits(limits=2), pytest.warns(UserWarning, match="interrupted"):
         model = RegularizedMLPRegressor(**params).fit(X, y)
-    monkeypatch.undo()
     assert np.isfinite(model.predict(X)).all()
-    _assert_members_stopped_at_epoch_boundaries(model, X, y, params, monkeypatch)
+    _assert_members_stopped_at_epoch_boundaries(model, X, y, params)
 
 
 # --------------------------------------------------------------------------
 # Ctrl-C with n_jobs: the members trained in workers keep their epochs
 # --------------------------------------------------------------------------
 
-def test_ctrl_c_with_n_jobs_keeps_each_chunks_complete_epochs(regression, monkeypatch, ctrl_c_raises):
+def test_ctrl_c_with_n_jobs_keeps_each_chunks_complete_epochs(regression, ctrl_c_raises):
     """SIGINT while chunks of members train in joblib's threads: each chunk stops at its next step, and keeps it.
 
     The first chunk to start its 4th epoch sends the signal and waits until the main thread has acted on it,
@@ -888,24 +858,21 @@ def test_ctrl_c_with_n_jobs_keeps_each_chunks_complete_epochs(regression, monkey
     """
     X, y = regression
     params = {**SMALL, "n_estimators": 4, "max_iter": 200}
-    original = skreg._train.stochastic.run_epoch
     epochs, sent = threading.local(), threading.Lock()
 
-    def run_epoch(*args, **kwargs):
+    def epoch_start(state, stop):
         epochs.started = getattr(epochs, "started", 0) + 1
         if epochs.started == 4 and sent.acquire(blocking=False):
-            _send_ctrl_c(_stop_argument(original, args, kwargs))
-        return original(*args, **kwargs)
+            _send_ctrl_c(stop)
 
-    monkeypatch.setattr(skreg._train.stochastic, "run_epoch", run_epoch)
-    with joblib.parallel_backend("threading"), pytest.warns(UserWarning, match="interrupted"):
+    with (events.listening(epoch_start=epoch_start), joblib.parallel_backend("threading"),
+          pytest.warns(UserWarning, match="interrupted")):
         model = RegularizedMLPRegressor(**params, n_jobs=2).fit(X, y)
-    monkeypatch.undo()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     epochs_trained = [member.n_iter_ for member in model.estimators_]
     assert epochs_trained[:2] == [3, 3] or epochs_trained[2:] == [3, 3], epochs_trained
     assert np.isfinite(model.predict(X)).all()
-    _assert_members_stopped_at_epoch_boundaries(model, X, y, params, monkeypatch)
+    _assert_members_stopped_at_epoch_boundaries(model, X, y, params)
 
 
 def test_ctrl_c_reaches_the_members_training_in_worker_processes(regression, monkeypatch, ctrl_c_raises, tmp_path):
@@ -963,8 +930,7 @@ def test_ctrl_c_that_reaches_joblib_says_the_workers_state_was_lost(regression, 
     monkeypatch.undo()
     assert [member.n_iter_ for member in model.estimators_] == [0] * 4 and model.loss_curve_ == []
     assert np.isfinite(model.predict(X)).all()
-    with monkeypatch.context() as patch, pytest.warns(UserWarning, match="interrupted"):
-        patch.setattr(skreg._train.stochastic, "run_epoch", _raise_keyboard_interrupt)
+    with events.listening(epoch_start=_raise_keyboard_interrupt), pytest.warns(UserWarning, match="interrupted"):
         initial = RegularizedMLPRegressor(**params).fit(X, y)  # interrupted before its first epoch
     for left, right in zip(_weights(model), _weights(initial), strict=True):
         assert_array_equal(left, right)
@@ -1017,22 +983,18 @@ def test_inside_a_parallel_grid_search(cls, problem):
     assert_array_equal(_output(search.best_estimator_, X), _output(refit, X))
 
 
-def test_stopped_members_leave_the_batch(regression, monkeypatch):
+def test_stopped_members_leave_the_batch(regression):
     """After a member stops, its group's steps no longer compute it."""
     X, y = regression
     params = {**SMALL, "n_estimators": 4, "bootstrap": True, "early_stopping": True, "n_iter_no_change": 3,
               "tol": 1e-3, "max_iter": 200}
     members_per_step = []
-    original = skreg._train.stochastic.train_step
 
-    def train_step(X_batch, Y, weight, state, *args, **kwargs):
+    def step(state, **payload):
         members_per_step.append(state.n_members)
-        return original(X_batch, Y, weight, state, *args, **kwargs)
 
-    monkeypatch.setattr(skreg._train.stochastic, "train_step", train_step)
-    with threadpool_limits(limits=1):
+    with events.listening(step=step), threadpool_limits(limits=1):
         model = RegularizedMLPRegressor(**params).fit(X, y)
-    monkeypatch.undo()
 
     epochs = [member.n_iter_ for member in model.estimators_]
     assert len(set(epochs)) > 1, f"members stopped together ({epochs}): pick a setting where they do not"

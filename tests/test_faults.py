@@ -17,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 
 import skreg._estimators.base
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
+from skreg._train import events
 
 SMALL = {"hidden_layer_sizes": (8,), "max_iter": 20, "random_state": 0}
 
@@ -165,7 +166,7 @@ def test_bootstrap_draws_only_rows_of_positive_weight(regression):
 # Item 8: the safety check looks at every training row
 # --------------------------------------------------------------------------
 
-def test_members_whose_outputs_overflow_on_zero_weight_rows_fall_back(monkeypatch):
+def test_members_whose_outputs_overflow_on_zero_weight_rows_fall_back():
     """Weights of 1e100 give outputs of ~1 on the weighted rows (X ~ 1e-200) but overflow on the rows of weight 0."""
     rng = np.random.default_rng(0)
     X = np.abs(rng.standard_normal((40, 3)))
@@ -173,18 +174,17 @@ def test_members_whose_outputs_overflow_on_zero_weight_rows_fall_back(monkeypatc
     X[20:] *= 1e150
     y = rng.standard_normal(40)
     weight = np.r_[np.ones(20), np.zeros(20)]
-    train = skreg._estimators.base.BaseRegularizedMLP._train
+    n_weights = 3 * 4 + 4 * 1  # the (3, 4, 1) network's weights come first in a member's parameters
 
-    def train_to_huge_weights(self, data, state, config, *args, **kwargs):
-        state = train(self, data, state, config, *args, **kwargs)
-        state.params[:2, : config.network.layout.n_weights] = 1e100
-        state.params[:2, config.network.layout.n_weights :] = 0.0
-        return state
+    def trained_to_huge_weights(part, state=None):
+        if part == "objective":  # training is done, the safety check comes next
+            state.params[:2, :n_weights] = 1e100
+            state.params[:2, n_weights:] = 0.0
 
-    monkeypatch.setattr(skreg._estimators.base.BaseRegularizedMLP, "_train", train_to_huge_weights)
     model = RegularizedMLPRegressor(hidden_layer_sizes=(4,), activation="relu", max_iter=2, n_estimators=3,
                                     random_state=0)
-    with pytest.warns(ConvergenceWarning, match="2 of 3"):
+    with events.listening(final_bookkeeping=trained_to_huge_weights), pytest.warns(ConvergenceWarning,
+                                                                                    match="2 of 3"):
         model.fit(X, y, sample_weight=weight)
     assert np.all(np.isfinite(model.predict(X)))
     assert all(np.abs(W).max() < 1e3 for W in model.coefs_)

@@ -14,10 +14,10 @@ import skreg._memory
 import skreg._train.blas
 import skreg._train.evaluation
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
-from skreg._estimators.base import BaseRegularizedMLP
 from skreg._losses import weighted_mean_loss
 from skreg._members import take
 from skreg._network import predict_members
+from skreg._train import events
 from skreg._train.evaluation import penalised_loss
 from skreg._train.state import TrainingData
 
@@ -37,26 +37,25 @@ def many_rows():
     return X, y
 
 
-def _traced_fit(model, X, y, monkeypatch) -> tuple:
+def _traced_fit(model, X, y) -> tuple:
     """``(training peak, final bookkeeping peak)`` in bytes traced beyond what was live before each part.
 
-    The final bookkeeping starts with the final objective (``_fall_back_where_non_finite``) and ends
+    The final bookkeeping starts with the final objective (event ``final_bookkeeping``) and ends
     with the fit: ``loss_``, the out-of-bag estimates, ``estimators_``.
     """
     marks = {}
-    original = BaseRegularizedMLP._fall_back_where_non_finite
 
-    def final_bookkeeping_starts(self, *args, **kwargs):
-        marks["training"] = tracemalloc.get_traced_memory()[1] - marks["start"]
-        marks["final_start"] = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        return original(self, *args, **kwargs)
+    def final_bookkeeping_starts(part, **payload):
+        if part == "objective":
+            marks["training"] = tracemalloc.get_traced_memory()[1] - marks["start"]
+            marks["final_start"] = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
 
-    monkeypatch.setattr(BaseRegularizedMLP, "_fall_back_where_non_finite", final_bookkeeping_starts)
     tracemalloc.start()
     try:
         marks["start"] = tracemalloc.get_traced_memory()[0]
-        model.fit(X, y)
+        with events.listening(final_bookkeeping=final_bookkeeping_starts):
+            model.fit(X, y)
         final = tracemalloc.get_traced_memory()[1] - marks["final_start"]
     finally:
         tracemalloc.stop()
@@ -65,8 +64,7 @@ def _traced_fit(model, X, y, monkeypatch) -> tuple:
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning", "ignore::UserWarning")
 @pytest.mark.parametrize("settings, training_bound", [({"oob_score": True}, 3.0), ({"early_stopping": True}, 4.5)])
-def test_final_bookkeeping_of_a_large_ensemble_takes_a_fraction_of_X(many_rows, settings, training_bound,
-                                                                     monkeypatch):
+def test_final_bookkeeping_of_a_large_ensemble_takes_a_fraction_of_X(many_rows, settings, training_bound):
     # Before it was chunked, the final objective alone held every member's row counts (int64), row
     # weights and outputs on all rows at once (5 x X here), and training every member's int64 draws,
     # twice while shuffling them, and out-of-bag validation all members' outputs on all rows
@@ -74,7 +72,7 @@ def test_final_bookkeeping_of_a_large_ensemble_takes_a_fraction_of_X(many_rows, 
     X, y = many_rows
     model = RegularizedMLPRegressor(hidden_layer_sizes=(8,), max_iter=2, n_estimators=20, bootstrap=True,
                                     random_state=0, **settings)
-    training, final = _traced_fit(model, X, y, monkeypatch)
+    training, final = _traced_fit(model, X, y)
     assert final < 1.0 * X.nbytes, f"final bookkeeping peak {final / X.nbytes:.2f} x X"
     assert training < training_bound * X.nbytes, f"training peak {training / X.nbytes:.2f} x X"
 
@@ -209,7 +207,7 @@ def test_small_products_run_on_one_blas_thread_and_large_ones_as_set(two_blas_th
 
 
 @pytest.fixture
-def fitted_and_spied(monkeypatch):
+def fitted_and_spied():
     """A small fitted ensemble, test rows, and the BLAS threads each ``predict_members`` call ran with."""
     rng = np.random.default_rng(3)
     X = rng.standard_normal((300, 6))
@@ -217,14 +215,13 @@ def fitted_and_spied(monkeypatch):
         warnings.simplefilter("ignore")
         model = RegularizedMLPRegressor(hidden_layer_sizes=(16, 16), n_estimators=4, max_iter=3, random_state=0)
         model.fit(X, X[:, 0])
-    seen, original = [], skreg._train.evaluation.predict_members
+    seen = []
 
-    def spy(*args, **kwargs):
+    def spy():
         seen.append((threading.current_thread() is threading.main_thread(), _blas_threads()))
-        return original(*args, **kwargs)
 
-    monkeypatch.setattr(skreg._train.evaluation, "predict_members", spy)
-    return model, rng.standard_normal((9000, 6)), seen
+    with events.listening(prediction=spy):
+        yield model, rng.standard_normal((9000, 6)), seen
 
 
 def test_a_prediction_from_the_main_thread_runs_on_one_blas_thread(two_blas_threads, fitted_and_spied):

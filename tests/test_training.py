@@ -1,5 +1,6 @@
 """Training behaviour: early stopping, explicit validation sets, warm starts, sample weights, inputs, safety nets."""
 
+import contextlib
 import re
 import warnings
 
@@ -16,11 +17,11 @@ from sklearn.preprocessing import LabelBinarizer, StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_limits
 
-import skreg._train.stochastic
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
 from skreg._network import ParameterLayout
 from skreg._objective import NetworkSpec, PenaltySpec, objective_and_gradient
 from skreg._penalties import penalty_mix
+from skreg._train import events
 
 ESTIMATORS = [RegularizedMLPClassifier, RegularizedMLPRegressor]
 STOCHASTIC = {
@@ -626,30 +627,29 @@ def test_verbose_prints_one_line_per_epoch(cls, problem, capsys):
         assert re.search(r"(elapsed|time)\D*" + number + r"\s*s", line)
 
 
-def _interrupt_on_call(monkeypatch, name, call):
-    """Make ``skreg._train.stochastic.<name>`` raise KeyboardInterrupt on its ``call``-th call."""
-    original = getattr(skreg._train.stochastic, name)
+@contextlib.contextmanager
+def _interrupted_at(event, call):
+    """Ctrl-C (a KeyboardInterrupt) at the ``call``-th training ``event`` (``skreg._train.events``)."""
     calls = []
 
-    def interrupted(*args, **kwargs):
+    def interrupt(**payload):
         calls.append(None)
         if len(calls) == call:
             raise KeyboardInterrupt
-        return original(*args, **kwargs)
 
-    monkeypatch.setattr(skreg._train.stochastic, name, interrupted)
+    with events.listening(**{event: interrupt}):
+        yield
 
 
 # 60 rows in batches of 16: four steps per epoch, so step 10 is in the middle of the third epoch.
-@pytest.mark.parametrize("where", [("run_epoch", 3), ("train_step", 10)], ids=["between-epochs", "mid-epoch"])
+@pytest.mark.parametrize("where", [("epoch_start", 3), ("step", 10)], ids=["between-epochs", "mid-epoch"])
 @pytest.mark.parametrize("cls", ESTIMATORS)
-def test_keyboard_interrupt_keeps_the_last_complete_epoch(cls, where, problem, monkeypatch):
+def test_keyboard_interrupt_keeps_the_last_complete_epoch(cls, where, problem):
     X, y, _, _ = problem
     params = {"hidden_layer_sizes": (8,), "learning_rate_init": 0.01, "batch_size": 16, "random_state": 0}
     two_epochs = cls(**params, max_iter=2).fit(X, y)
-    _interrupt_on_call(monkeypatch, *where)
     model = cls(**params, max_iter=50)
-    with pytest.warns(UserWarning, match="(?i)interrupt"):
+    with _interrupted_at(*where), pytest.warns(UserWarning, match="(?i)interrupt"):
         model.fit(X, y)
     assert model.n_iter_ == 2
     _assert_same_weights(model, two_epochs)
@@ -657,15 +657,14 @@ def test_keyboard_interrupt_keeps_the_last_complete_epoch(cls, where, problem, m
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
-def test_keyboard_interrupt_with_early_stopping_keeps_the_best_epoch(cls, problem, monkeypatch):
+def test_keyboard_interrupt_with_early_stopping_keeps_the_best_epoch(cls, problem):
     X, y, _, _ = problem
-    _interrupt_on_call(monkeypatch, "run_epoch", 5)
     scorer = RecordingScorer()
     model = cls(hidden_layer_sizes=(8,), learning_rate_init=0.3, batch_size=16, max_iter=50, early_stopping=True,
                 validation_fraction=0.2, n_iter_no_change=50, scoring=scorer, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        with pytest.warns(UserWarning, match="(?i)interrupt"):
+        with _interrupted_at("epoch_start", 5), pytest.warns(UserWarning, match="(?i)interrupt"):
             model.fit(X, y)
     assert model.n_iter_ == len(model.validation_scores_) == 4
     X_held, y_held, _ = scorer.calls[0]
