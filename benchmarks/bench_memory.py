@@ -65,7 +65,7 @@ def child(name: str, mode: str, epochs: int) -> dict:
     import numpy as np
 
     from skreg import RegularizedMLPRegressor
-    from skreg._estimators.base import BaseRegularizedMLP
+    from skreg._train import events
 
     n_members, n_rows = WORKLOADS[name]
     rng = np.random.default_rng(0)
@@ -87,18 +87,17 @@ def child(name: str, mode: str, epochs: int) -> dict:
         result["rss_MB"] = (peak - before) / 1024.0
         return result
     phases = {}
-    original = BaseRegularizedMLP._fall_back_where_non_finite
 
-    def final_bookkeeping_starts(self, *args, **kwargs):
-        phases["training"] = tracemalloc.get_traced_memory()[1] - phases["start"]
-        tracemalloc.reset_peak()
-        phases["start_final"] = tracemalloc.get_traced_memory()[0]
-        return original(self, *args, **kwargs)
+    def final_bookkeeping_starts(part, **payload):
+        if part == "objective":  # training is done: the final objective comes first
+            phases["training"] = tracemalloc.get_traced_memory()[1] - phases["start"]
+            tracemalloc.reset_peak()
+            phases["start_final"] = tracemalloc.get_traced_memory()[0]
 
-    BaseRegularizedMLP._fall_back_where_non_finite = final_bookkeeping_starts
     tracemalloc.start()
     phases["start"] = tracemalloc.get_traced_memory()[0]
-    model.fit(X, y)
+    with events.listening(final_bookkeeping=final_bookkeeping_starts):
+        model.fit(X, y)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     result["traced_training_MB"] = phases["training"] / MB
