@@ -17,8 +17,8 @@ from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
 from skreg._losses import weighted_mean_loss
 from skreg._members import take
 from skreg._network import predict_members
+from skreg._objective import Objective
 from skreg._train import events
-from skreg._train.evaluation import penalised_loss
 from skreg._train.state import TrainingData
 
 
@@ -91,14 +91,14 @@ def test_objective_in_groups_of_members_is_bitwise_the_objective_of_all_at_once(
     state = model._training_state
     config = model._train_config(5, 3, 3000)
     Y = model._label_binarizer.transform(y).astype(float)
-    data = TrainingData(X, Y, weight, np.stack(model.estimators_samples_))
+    data = TrainingData(X, Y, weight, np.stack(model.estimators_samples_), model._regularization())
     # All members at once, as the objective was computed before it was evaluated in groups.
     counts = np.stack([np.bincount(rows, minlength=3000) for rows in data.member_rows])
     row_weight = weight * counts
     coefs, intercepts = config.network.layout.views(state.params)
     output = predict_members(X, coefs, intercepts, config.network.activation, config.network.output_activation)
-    expected = penalised_loss(weighted_mean_loss(config.network.loss, Y, output, row_weight), state.params, config,
-                              row_weight.sum(axis=1, dtype=np.float64))
+    objective = Objective(config.network, data.regularization, row_weight.sum(axis=1, dtype=np.float64))
+    expected = objective.value(weighted_mean_loss(config.network.loss, Y, output, row_weight), state.params)
     # A budget of nothing: one member at a time.
     monkeypatch.setattr(skreg._train.evaluation, "OBJECTIVE_GROUP_MIN_BYTES", 0)
     assert [g.stop - g.start for g in skreg._train.evaluation.objective_groups(7, 3000, 3, X.dtype, 0)] == [1] * 7

@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
 from skreg._network import ParameterLayout
-from skreg._objective import NetworkSpec, PenaltySpec, objective_and_gradient
+from skreg._objective import NetworkSpec, Objective, Regularization
 from skreg._penalties import penalty_mix
 from skreg._train import events
 
@@ -390,10 +390,12 @@ def _objective(model, X, y, sample_weight):
         loss = "log_loss" if len(model.classes_) > 2 else "binary_log_loss"
         Y = LabelBinarizer().fit(model.classes_).transform(y).astype(float)
     spec = NetworkSpec(layout, model.activation, loss)
-    penalty = PenaltySpec(model.alpha, *penalty_mix(model.penalty, model.l1_ratio))
+    l1_share, l2_share = penalty_mix(model.penalty, model.l1_ratio)
+    regularization = Regularization.for_members(1, alpha=model.alpha, l1_share=l1_share, l2_share=l2_share,
+                                                dropout=np.zeros(len(layout.layer_units) - 2))
     params = layout.pack([W[None] for W in model.coefs_], [b[None, None] for b in model.intercepts_])
     weight = np.asarray(sample_weight, dtype=float)
-    value, grads = objective_and_gradient(spec, penalty, params, X, Y, weight, np.array([weight.sum()]))
+    value, grads = Objective(spec, regularization, np.array([weight.sum()])).value_and_gradient(params, X, Y, weight)
     return value[0], grads[0]
 
 
