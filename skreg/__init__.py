@@ -5,6 +5,7 @@ from skreg._display import TrainingCurveDisplay
 from skreg._estimators.classifier import RegularizedMLPClassifier
 from skreg._estimators.regressor import RegularizedMLPRegressor
 from skreg._version import __version__
+from skreg._wrappers import predict_interval, predict_uncertainty
 
 _compat.register_legacy_modules()
 
@@ -22,4 +23,4 @@ SKOPS_TRUSTED_TYPES = [
 
 
 __all__ = ["RegularizedMLPClassifier", "RegularizedMLPRegressor", "SKOPS_TRUSTED_TYPES", "TrainingCurveDisplay",
-           "__version__"]
+           "__version__", "predict_interval", "predict_uncertainty"]
