@@ -233,7 +233,9 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
         for name in ("_oob_scales", "_oob_scale_model"):
             self.__dict__.pop(name, None)
         if hasattr(self, "_oob_residuals"):
-            self._fit_adaptive_scales(data.X, data.sample_weight)
+            # Its products (rows x features x features per member) are small: on one BLAS thread, as predictions.
+            with blas_threads_for(0):
+                self._fit_adaptive_scales(data.X, data.sample_weight)
 
     def _fit_adaptive_scales(self, X, sample_weight) -> None:
         """Each member's noise model, and every training row's leave-bag-out scale (``skreg._uncertainty``).
@@ -413,8 +415,9 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
             outputs, scales = self._member_outputs_and_scales(X)
             # About six arrays of chunk_rows * n_usable * n_outputs floats: keep them near 64 MB.
             chunk_rows = max(1, 8_000_000 // (6 * in_bag.shape[1] * self.n_outputs_))
-            return adaptive_jackknife_plus_after_bootstrap(outputs, scales, in_bag, residuals,
-                                                           self._oob_scales[usable], confidence_level, chunk_rows)
+            with blas_threads_for(2 * chunk_rows * in_bag.size * self.n_outputs_):
+                return adaptive_jackknife_plus_after_bootstrap(outputs, scales, in_bag, residuals,
+                                                               self._oob_scales[usable], confidence_level, chunk_rows)
         outputs = self._member_outputs(X)
         # Memory is chunk_rows * n_usable * n_outputs floats: keep it near 64 MB.
         chunk_rows = max(1, 8_000_000 // (in_bag.shape[1] * self.n_outputs_))
