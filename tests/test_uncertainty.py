@@ -19,8 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import skreg
-from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
-from skreg import _mc_dropout
+from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor, _mc_dropout
 from skreg._mc_dropout import mc_dropout_blocks, mc_dropout_masks, predictive_entropies, row_keys
 from skreg._random import member_keys
 from skreg._uncertainty import ScaleMoments
