@@ -298,6 +298,14 @@ def test_adaptive_intervals_for_several_outputs_and_after_pickling(sine):
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict_interval(X_test, adaptive=True), interval)
 
 
+def test_adaptive_intervals_survive_skops(bagged_sine, sine):
+    skops_io = pytest.importorskip("skops.io")
+    _, (X_test, _) = sine
+    loaded = skops_io.loads(skops_io.dumps(bagged_sine), trusted=skreg.SKOPS_TRUSTED_TYPES)
+    np.testing.assert_array_equal(loaded.predict_interval(X_test[:200], adaptive=True),
+                                  bagged_sine.predict_interval(X_test[:200], adaptive=True))
+
+
 def test_adaptive_needs_jackknife_and_a_bootstrap(bagged_sine, sine):
     (X, y), _ = sine
     with pytest.raises(ValueError, match="adaptive=True needs method='jackknife\\+ab'"):

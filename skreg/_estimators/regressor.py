@@ -1,5 +1,6 @@
 """RegularizedMLPRegressor."""
 
+import dataclasses
 import math
 import warnings
 from numbers import Real
@@ -17,6 +18,7 @@ from skreg._estimators.fitted import OUT_OF_BAG_CHUNK_ROWS
 from skreg._network import prediction_blocks, prediction_product_flops
 from skreg._train.blas import blas_threads_for
 from skreg._uncertainty import (
+    ScaleModel,
     ScaleMoments,
     adaptive_jackknife_plus_after_bootstrap,
     jackknife_plus_after_bootstrap,
@@ -261,7 +263,8 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
         for rows in chunks:
             outputs, features = self._scale_features(X[rows], coefs, intercepts)
             scales[rows] = training_scales(outputs, model.predict(features), out_of_bag_weights(self._in_bag[:, rows]))
-        self._oob_scale_model, self._oob_scales = model, scales
+        # Plain arrays, not the dataclass: skops loads them without a new type to trust.
+        self._oob_scale_model, self._oob_scales = dataclasses.asdict(model), scales
 
     def _scale_features(self, X, coefs, intercepts) -> tuple:
         """``scale_features`` on one BLAS thread when its products are small, as predictions are."""
@@ -273,12 +276,13 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
         X = self._validate_X(X)
         coefs, intercepts = self._stacked_parameters()
         block_rows, _ = prediction_blocks(coefs)
+        model = ScaleModel(**self._oob_scale_model)
         outputs = np.empty((coefs[0].shape[0], X.shape[0], self.n_outputs_), dtype=coefs[0].dtype)
         scales = np.empty(outputs.shape)
         for start in range(0, X.shape[0], block_rows):
             rows = slice(start, min(start + block_rows, X.shape[0]))
             outputs[:, rows], features = self._scale_features(X[rows], coefs, intercepts)
-            scales[:, rows] = self._oob_scale_model.predict(features)
+            scales[:, rows] = model.predict(features)
         return self._finite_outputs(outputs, X), scales
 
     def predict(self, X, return_std=False):
