@@ -35,21 +35,24 @@ from skreg._network import forward, prediction_blocks
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX_2 = np.uint64(0x94D049BB133111EB)
-_S30, _S27, _S31, _S32 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(32)
-_LOW_32 = np.uint64(0xFFFFFFFF)
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 
 # Bytes of one block's outputs, (members, draws, rows, outputs), when predicting with MC dropout.
 MC_OUTPUT_BLOCK_BYTES = 2**25
 
 
-def mix64(z: np.ndarray) -> np.ndarray:
-    """The splitmix64 finaliser, a bijection of uint64 with full avalanche, in place on ``z`` (returned)."""
+def mix64(z: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
+    """The splitmix64 finaliser, a bijection of uint64 with full avalanche, in place on ``z`` (returned).
+
+    ``scratch``, an array like ``z``, holds the shifted values (else they are allocated).
+    """
+    scratch = np.empty_like(z) if scratch is None else scratch
     with np.errstate(over="ignore"):
-        z ^= z >> _S30
-        z *= _MIX_1
-        z ^= z >> _S27
-        z *= _MIX_2
-        z ^= z >> _S31
+        for shift, multiplier in ((_S30, _MIX_1), (_S27, _MIX_2), (_S31, None)):
+            np.right_shift(z, shift, out=scratch)
+            np.bitwise_xor(z, scratch, out=z)
+            if multiplier is not None:
+                np.multiply(z, multiplier, out=z)
     return z
 
 
@@ -83,11 +86,11 @@ def row_keys(X) -> np.ndarray:
 def mc_dropout_masks(keys: np.ndarray, draw_keys: np.ndarray, rates: np.ndarray, widths: tuple, dtype) -> list:
     r"""The masks of one draw for a group of members on rows with the given keys.
 
-    Each 64-bit hash gives two units their 32 bits: unit ``u < h`` of a layer
-    of ``h`` units with ``H = ceil(h / 2)`` hashes takes the low half of
-    hash ``u`` or the high half of hash ``u - H``, and is kept when those bits
-    are at least :math:`\lfloor p \cdot 2^{32} \rfloor` (a rate exact to
-    :math:`2^{-32}`). Hashes are numbered on across layers.
+    Each 64-bit hash gives two units their 32 bits: units ``2j`` and
+    ``2j + 1`` of a layer take the low and the high half of its hash ``j``
+    (its little-endian 32-bit words, on any CPU), and a unit is kept when
+    its bits are at least :math:`\lfloor p \cdot 2^{32} \rfloor` (a rate
+    exact to :math:`2^{-32}`). Hashes are numbered on across layers.
 
     Parameters
     ----------
@@ -116,17 +119,18 @@ def mc_dropout_masks(keys: np.ndarray, draw_keys: np.ndarray, rates: np.ndarray,
             masks.append(None)
             continue
         mask = np.ones((m, n, units), dtype=dtype)
-        half = hashes[layer]
-        steps = (np.arange(offsets[layer], offsets[layer] + half, dtype=np.uint64) + np.uint64(1)) * GOLDEN
+        steps = (np.arange(offsets[layer], offsets[layer + 1], dtype=np.uint64) + np.uint64(1)) * GOLDEN
+        bits = np.empty((n, hashes[layer]), dtype=np.uint64)
+        scratch = np.empty_like(bits)
         for k in range(m):
             if layer_rates[k] == 0:
                 continue
             with np.errstate(over="ignore"):
-                bits = mix64(mix64(keys ^ draw_keys[k])[:, None] + steps[None, :])
-            threshold = np.uint64(int(float(layer_rates[k]) * 2.0**32))
-            scale = dtype(1.0 / (1.0 - layer_rates[k]))
-            np.multiply(bits & _LOW_32 >= threshold, scale, out=mask[k, :, :half])
-            np.multiply(bits[:, : units - half] >> _S32 >= threshold, scale, out=mask[k, :, half:])
+                np.add(mix64(keys ^ draw_keys[k])[:, None], steps[None, :], out=bits)
+            mix64(bits, scratch)
+            words = bits.astype("<u8", copy=False).view("<u4")[:, :units]  # no copy on little-endian CPUs
+            threshold = np.uint32(int(float(layer_rates[k]) * 2.0**32))
+            np.multiply(words >= threshold, dtype(1.0 / (1.0 - layer_rates[k])), out=mask[k])
         masks.append(mask)
     return masks
 
@@ -183,9 +187,14 @@ def mc_dropout_blocks(X, coefs: list, intercepts: list, activation: str, output_
         for first in range(0, m, block_members):
             members = slice(first, min(first + block_members, m))
             group_coefs, group_intercepts = [W[members] for W in coefs], [b[members] for b in intercepts]
+            # The first hidden layer comes before any mask: computed once for every draw (the same arithmetic
+            # as a forward pass through it, so the outputs are too).
+            first_hidden = forward(X_block, group_coefs[:1], group_intercepts[:1], activation, activation).outputs[0]
             for draw in range(n_draws):
                 masks = mc_dropout_masks(keys, draw_keys[members, draw], rates[members], widths, dtype)
-                cache = forward(X_block, group_coefs, group_intercepts, activation, output_activation, masks=masks)
+                thinned = first_hidden if masks[0] is None else first_hidden * masks[0]
+                cache = forward(thinned, group_coefs[1:], group_intercepts[1:], activation, output_activation,
+                                masks=masks[1:])
                 outputs[members, draw] = cache.outputs[-1]
         yield rows, outputs
 
