@@ -1,4 +1,5 @@
 """Dropout against overfitting: training and validation loss curves with and without dropout.
+==========================================================================================
 
 A wide two-layer network (2 x 256 ReLU units, no weight penalty) is trained on only 500 rows of a
 classification problem with 15% flipped labels. Without dropout it memorises the training rows:

@@ -1,4 +1,5 @@
 """Early stopping: stop when the validation loss stalls and restore the weights of the best epoch.
+===============================================================================================
 
 A 128 x 128 ReLU network without a weight penalty overfits 500 training rows with 15% flipped
 labels. With ``early_stopping=True`` the estimator watches the validation loss after each epoch,

@@ -1,4 +1,5 @@
 """Ensembles and uncertainty: a band for f(x) and a prediction interval for new y.
+===============================================================================
 
 200 noisy observations of f(x) = sin(3x) on [-1, 1] (noise standard deviation 0.3). One
 ``RegularizedMLPRegressor(n_estimators=30, bootstrap=True)`` trains 30 networks at once, each on its

@@ -1,4 +1,5 @@
 """L2 against L1: a regularization path, and which weights and inputs L1 switches off.
+===================================================================================
 
 The data have 30 inputs of which only the first 5 carry signal (``make_classification`` with
 ``shuffle=False``), and only 300 training rows. We fit one network per ``alpha`` with each penalty

@@ -1,4 +1,5 @@
 """Tuning the penalty and dropout together with GridSearchCV.
+==========================================================
 
 skreg's estimators are ordinary scikit-learn estimators, so a ``Pipeline(StandardScaler,
 RegularizedMLPClassifier)`` goes straight into ``GridSearchCV``; the network's parameters are

@@ -1,4 +1,5 @@
 """Quick start: scikit-learn's MLPClassifier next to skreg with each regularization method.
+========================================================================================
 
 Every model is a ``Pipeline(StandardScaler, network)`` fitted on half of the bundled digits data
 (8x8 images, 10 classes) and scored on the other half. The script prints one table (test accuracy

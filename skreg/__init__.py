@@ -1,16 +1,19 @@
 """skreg: regularized neural networks as first-class scikit-learn estimators."""
 
-from skreg import _compat
+from skreg import _compat, _version
 from skreg._display import TrainingCurveDisplay
 from skreg._estimators.classifier import RegularizedMLPClassifier
 from skreg._estimators.regressor import RegularizedMLPRegressor
-from skreg._version import __version__
 from skreg._wrappers import predict_interval, predict_uncertainty
 
 _compat.register_legacy_modules()
 
-# The types ``skops.io.load`` must be told to trust to load any skreg model
-# (numpy, scipy and scikit-learn types are trusted by skops already).
+#: The version of skreg, a string such as ``"0.4.0"``.
+__version__ = _version.__version__
+
+#: The types ``skops.io.load`` must be told to trust to load any skreg model
+#: (numpy, scipy and scikit-learn types are trusted by skops already):
+#: ``skops.io.load(path, trusted=skreg.SKOPS_TRUSTED_TYPES)``.
 SKOPS_TRUSTED_TYPES = [
     "skreg._estimators.classifier.RegularizedMLPClassifier",
     "skreg._estimators.regressor.RegularizedMLPRegressor",

@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from skreg._docs import ATTRIBUTES, NOTES, PARAMETERS
 from skreg._estimators.base import BaseRegularizedMLP, _solver_is_stochastic
+from skreg._html_repr import DocumentationLinkMixin
 from skreg._mc_dropout import predictive_entropies
 
 
@@ -25,7 +26,7 @@ def _check_class_weight_values(class_weight: dict) -> None:
                              f"class {label!r}.")
 
 
-class RegularizedMLPClassifier(ClassifierMixin, BaseRegularizedMLP):
+class RegularizedMLPClassifier(ClassifierMixin, DocumentationLinkMixin, BaseRegularizedMLP):
     __doc__ = (
         """Multi-layer perceptron classifier with L2/L1/elastic-net penalties, dropout,
     early stopping and ensembles.

@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from skreg._docs import ATTRIBUTES, NOTES, PARAMETERS
 from skreg._estimators.base import BaseRegularizedMLP, _solver_is_stochastic, member_mean
 from skreg._estimators.fitted import OUT_OF_BAG_CHUNK_ROWS
+from skreg._html_repr import DocumentationLinkMixin
 from skreg._network import prediction_blocks, prediction_product_flops
 from skreg._train.blas import blas_threads_for
 from skreg._uncertainty import (
@@ -36,7 +37,7 @@ def _member_std(outputs: np.ndarray) -> np.ndarray:
     return scale * np.std(outputs / scale, axis=0)
 
 
-class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
+class RegularizedMLPRegressor(RegressorMixin, DocumentationLinkMixin, BaseRegularizedMLP):
     __doc__ = (
         """Multi-layer perceptron regressor with L2/L1/elastic-net penalties, dropout,
     early stopping, ensembles and uncertainty.
