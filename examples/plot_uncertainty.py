@@ -1,4 +1,5 @@
 """Uncertainty where it matters: intervals that follow the noise, MC dropout, and a classifier's doubt.
+====================================================================================================
 
 Left: 1500 observations of sin(x) on [-3, 3] whose noise std grows linearly from 0.05 to 0.5. One
 ``RegularizedMLPRegressor(n_estimators=20, bootstrap=True)`` gives, with no refit:
