@@ -16,7 +16,7 @@ from skreg._docs import ATTRIBUTES, NOTES, PARAMETERS
 from skreg._estimators.base import BaseRegularizedMLP, _solver_is_stochastic, member_mean
 from skreg._estimators.fitted import OUT_OF_BAG_CHUNK_ROWS
 from skreg._html_repr import DocumentationLinkMixin
-from skreg._network import prediction_blocks, prediction_product_flops
+from skreg._network import prediction_product_flops
 from skreg._train.blas import blas_threads_for
 from skreg._uncertainty import (
     ScaleModel,
@@ -35,6 +35,20 @@ def _member_std(outputs: np.ndarray) -> np.ndarray:
     scale = np.max(np.abs(outputs), axis=0)
     scale[scale == 0] = 1.0
     return scale * np.std(outputs / scale, axis=0)
+
+
+# Bytes of every member's activations on one chunk of rows when learning or applying the adaptive scales.
+SCALE_CHUNK_BYTES = 2**25
+
+
+def _scale_chunk_rows(coefs: list) -> int:
+    """Rows per chunk of the adaptive scales: every member's widest layer on them within ``SCALE_CHUNK_BYTES``.
+
+    A power of two from 64 to ``OUT_OF_BAG_CHUNK_ROWS``, so the chunks align with prediction blocks.
+    """
+    per_row = coefs[0].shape[0] * max(W.shape[2] for W in coefs) * coefs[0].dtype.itemsize
+    fitting = max(SCALE_CHUNK_BYTES // per_row, 1)
+    return int(min(OUT_OF_BAG_CHUNK_ROWS, max(64, 2 ** int(np.log2(fitting)))))
 
 
 class RegularizedMLPRegressor(RegressorMixin, DocumentationLinkMixin, BaseRegularizedMLP):
@@ -253,8 +267,8 @@ class RegularizedMLPRegressor(RegressorMixin, DocumentationLinkMixin, BaseRegula
         usable = self._oob_usable & (sample_weight > 0)
         targets = np.where(usable[:, None], self._oob_residuals, 0.0) * math.sqrt(math.pi / 2)
         row_weights = np.where(usable, sample_weight, 0.0)
-        chunks = [slice(start, min(start + OUT_OF_BAG_CHUNK_ROWS, X.shape[0]))
-                  for start in range(0, X.shape[0], OUT_OF_BAG_CHUNK_ROWS)]
+        step = _scale_chunk_rows(coefs)
+        chunks = [slice(start, min(start + step, X.shape[0])) for start in range(0, X.shape[0], step)]
         moments = ScaleMoments()
         for rows in chunks:
             _, features = self._scale_features(X[rows], coefs, intercepts)
@@ -276,7 +290,7 @@ class RegularizedMLPRegressor(RegressorMixin, DocumentationLinkMixin, BaseRegula
         """Every member's output and noise model on ``X``, each (m, n_samples, n_outputs), in blocks of rows."""
         X = self._validate_X(X)
         coefs, intercepts = self._stacked_parameters()
-        block_rows, _ = prediction_blocks(coefs)
+        block_rows = _scale_chunk_rows(coefs)
         model = ScaleModel(**self._oob_scale_model)
         outputs = np.empty((coefs[0].shape[0], X.shape[0], self.n_outputs_), dtype=coefs[0].dtype)
         scales = np.empty(outputs.shape)
