@@ -4,6 +4,7 @@ from skreg import _compat, _version
 from skreg._display import TrainingCurveDisplay
 from skreg._estimators.classifier import RegularizedMLPClassifier
 from skreg._estimators.regressor import RegularizedMLPRegressor
+from skreg._wrappers import predict_interval, predict_uncertainty
 
 _compat.register_legacy_modules()
 
@@ -29,4 +30,4 @@ SKOPS_TRUSTED_TYPES = [
 
 
 __all__ = ["RegularizedMLPClassifier", "RegularizedMLPRegressor", "SKOPS_TRUSTED_TYPES", "TrainingCurveDisplay",
-           "__version__"]
+           "__version__", "predict_interval", "predict_uncertainty"]

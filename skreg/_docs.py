@@ -28,7 +28,24 @@ hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         Probability of dropping each hidden unit during training, one
         float for every hidden layer or one per hidden layer. Inverted
         dropout: survivors are scaled by ``1 / (1 - p)`` and nothing is
-        dropped at prediction time. Needs a stochastic solver.
+        dropped at prediction time (unless ``mc_dropout``). Needs a
+        stochastic solver.
+
+    mc_dropout : int, default=0
+        MC dropout (Gal & Ghahramani, 2016): the number of dropout masks
+        drawn per member at prediction time, at the rates it trained with.
+        0 predicts with the deterministic network. With ``T > 0``,
+        ``predict`` and ``predict_proba`` return the mean over members and
+        their T draws each, and their spread feeds
+        ``predict(return_std=True)``, ``predict_interval(method='percentile')``
+        and the classifier's ``predict_uncertainty``. The masks are a hash of
+        the row's values, the member and the draw, keyed by ``random_state``:
+        a fitted model predicts a row the same way in any call, position,
+        block of rows or thread. Costs about T times a prediction (more for
+        small networks, whose masks cost more than their products). A
+        network trained without dropout has nothing to sample: it warns and
+        predicts deterministically. Can be set after fitting
+        (``set_params``); ``estimators_`` predict deterministically.
 
     batch_size : int or 'auto', default='auto'
         Minibatch size of 'sgd' and 'adam'; 'auto' is ``min(200, n_samples)``.
@@ -50,8 +67,9 @@ hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
 
     random_state : int, RandomState instance or None, default=None
         Seeds, through independent streams, the weight initialisation, the
-        validation split, the bootstrap draws, the row shuffling and the
-        dropout masks (each member of an ensemble its own). Turning one of
+        validation split, the bootstrap draws, the row shuffling, the
+        dropout masks and the MC-dropout masks (each member of an ensemble
+        its own). Turning one of
         them on or off does not change the others. Pass an int for
         reproducible output across calls.
 

@@ -1,7 +1,8 @@
 """Independent random streams derived from one ``random_state``.
 
 ``random_state`` gives one root entropy; every consumer of randomness
-(initialisation, validation split, bootstrap draws, shuffling, dropout) gets
+(initialisation, validation split, bootstrap draws, shuffling, dropout, and
+the dropout masks drawn at prediction time by MC dropout) gets
 its own stream, and within each stream every ensemble member gets its own
 generator, keyed by ``(stream, member)``. Turning on a new consumer (say,
 dropout) therefore changes nothing else, and member ``k`` of an ensemble is
@@ -11,7 +12,8 @@ reproducible on its own, whatever the ensemble size or the number of jobs.
 import numpy as np
 from sklearn.utils import check_random_state
 
-STREAMS = ("init", "split", "bootstrap", "shuffle", "dropout")
+# New streams go at the end: a stream's index is part of its seed, so the others keep theirs.
+STREAMS = ("init", "split", "bootstrap", "shuffle", "dropout", "mc_dropout")
 
 
 def root_entropy(random_state) -> int:
@@ -35,3 +37,17 @@ def stream_seed(entropy: int, stream: str) -> int:
     """An integer seed for a whole-fit stream (e.g. for ``train_test_split``)."""
     generator = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(STREAMS.index(stream),)))
     return int(generator.integers(np.iinfo(np.int32).max))
+
+
+def member_keys(entropy: int, stream: str, members, n_keys: int) -> np.ndarray:
+    """``n_keys`` 64-bit keys per member in ``members`` for ``stream``, shape (len(members), n_keys).
+
+    Member ``k``'s keys come from its own ``(stream, k)`` seed sequence, so
+    they are the same whatever the other members, and the first ``j`` of
+    them are the same for any ``n_keys >= j`` (a seed sequence's words are a
+    prefix of its longer outputs).
+    """
+    index = STREAMS.index(stream)
+    keys = [np.random.SeedSequence(entropy, spawn_key=(index, int(k))).generate_state(n_keys, dtype=np.uint64)
+            for k in members]
+    return np.array(keys, dtype=np.uint64).reshape(len(keys), n_keys)

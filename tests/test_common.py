@@ -22,6 +22,8 @@ CONFIGURATIONS = {
     "l1": {"penalty": "l1", "alpha": 0.01},
     "elasticnet": {"penalty": "elasticnet", "alpha": 0.01, "l1_ratio": 0.3},
     "dropout": {"dropout": 0.2, "batch_size": 16},
+    # Predictions average 10 MC-dropout draws per member: they must still be a function of each row alone.
+    "mc_dropout": {"dropout": 0.2, "batch_size": 16, "mc_dropout": 10},
     "sgd": {"solver": "sgd", "learning_rate_init": 0.01},
     "lbfgs": {"solver": "lbfgs"},
     "no_hidden_layer": {"hidden_layer_sizes": (), "learning_rate_init": 0.01},
@@ -56,6 +58,7 @@ SPARSE_PATHS = {"lbfgs", "no_hidden_layer", "early_stopping", "ensemble"}
 # drawn per row, so the two fits see different random draws.
 RANDOM_PER_ROW = {
     "dropout": "dropout masks are drawn per row: a repeated row gets independent masks, a weighted row one",
+    "mc_dropout": "dropout masks are drawn per row: a repeated row gets independent masks, a weighted row one",
     "early_stopping": "the validation split is drawn over rows, so repeated rows change which rows are held out",
     "ensemble": "bootstrap draws are over rows, so repeated rows change every member's bag",
 }

@@ -163,6 +163,21 @@ def jackknife_covers_its_target(stdout):
     assert percentile < jackknife, "the percentile band should hold fewer new observations than the interval"
 
 
+def uncertainty_follows_the_noise(stdout):
+    quiet, noisy, _, width_quiet, width_noisy = numbers(
+        r"^  adaptive quiet ([0-9.]+)  noisy ([0-9.]+)  all ([0-9.]+);  width quiet ([0-9.]+)  noisy ([0-9.]+)", stdout)
+    plain_quiet, plain_noisy = numbers(r"^  plain    quiet ([0-9.]+)  noisy ([0-9.]+)", stdout)
+    assert 0.7 < quiet < 0.9 and 0.7 < noisy < 0.9, "the adaptive interval should cover both halves near 80%"
+    assert plain_quiet - plain_noisy > 0.15, "the plain interval should over-cover the quiet half"
+    assert width_noisy > 1.5 * width_quiet, "the adaptive interval should be wider where the noise is"
+    assert min(numbers(r"^adaptive width outside / inside the data: left ([0-9.]+), right ([0-9.]+)", stdout)) > 1
+    std_in, std_out = numbers(r"MC dropout std: inside the data ([0-9.]+), outside ([0-9.]+)", stdout)
+    assert std_out > 1.5 * std_in, "MC dropout should spread more outside the training range"
+    on_data, far = numbers(r"mutual information: on the training points ([0-9.]+), farther than 1 from any ([0-9.]+)",
+                           stdout)
+    assert far > 2 * on_data, "the mutual information should be higher away from the data"
+
+
 def l1_has_exact_zeros(stdout):
     (zeros,) = numbers(r"^skreg L1 \(alpha=1\)(?:\s+[0-9.]+){3}\s+([0-9.]+)%", stdout)
     assert zeros > 0, "L1 left no weight exactly 0.0"
@@ -174,6 +189,7 @@ POINTS = {
     "plot_penalties.py": l1_switches_inputs_off,
     "plot_dropout.py": dropout_closes_the_gap,
     "plot_ensembles.py": jackknife_covers_its_target,
+    "plot_uncertainty.py": uncertainty_follows_the_noise,
     "quickstart.py": l1_has_exact_zeros,
 }
 

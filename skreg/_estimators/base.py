@@ -16,6 +16,7 @@ from skreg._estimators.fitted import FittedMixin, largest_magnitude
 from skreg._estimators.plan import TrainingPlanMixin
 from skreg._estimators.problem import ProblemMixin
 from skreg._estimators.settings import SettingsMixin
+from skreg._estimators.uncertainty import UncertaintyMixin
 from skreg._estimators.validation import ValidationMixin
 from skreg._random import root_entropy
 from skreg._train import events
@@ -50,8 +51,8 @@ def _solver_is_stochastic(estimator) -> bool:
     return True
 
 
-class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingPlanMixin, FittedMixin, BaseEstimator,
-                         metaclass=ABCMeta):
+class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingPlanMixin, FittedMixin,
+                         UncertaintyMixin, BaseEstimator, metaclass=ABCMeta):
     """Shared machinery of ``RegularizedMLPClassifier`` and ``RegularizedMLPRegressor``.
 
     Do not use directly.
@@ -65,6 +66,7 @@ class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingP
         "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        "mc_dropout": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -108,6 +110,7 @@ class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingP
         penalty,
         l1_ratio,
         dropout,
+        mc_dropout,
         batch_size,
         learning_rate,
         learning_rate_init,
@@ -141,6 +144,7 @@ class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingP
         self.penalty = penalty
         self.l1_ratio = l1_ratio
         self.dropout = dropout
+        self.mc_dropout = mc_dropout
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
@@ -334,6 +338,8 @@ class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingP
         objective = self._fall_back_where_non_finite(state, initial_params, config, data)
         epochs_run = state.progress.n_iter - epochs_before
         self._entropy = entropy
+        # The rates the members trained with, which MC dropout samples at (set_params may change dropout since).
+        self._fitted_dropout = np.array(data.regularization.dropout, dtype=np.float64)
         self._fitted_optimizer_settings = self._optimizer_settings(config)
         if not incremental:
             self._fitted_monitor = self._monitor_settings(explicit_validation=explicit_validation)
@@ -387,8 +393,8 @@ class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingP
         return outputs
 
     def _mean_output(self, X) -> np.ndarray:
-        """The ensemble's mean output, shape (n_samples, n_outputs)."""
-        return member_mean(self._member_outputs(X))
+        """The ensemble's mean output (with ``mc_dropout``, over members and draws), shape (n_samples, n_outputs)."""
+        return self._reduce_samples(X, member_mean)
 
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: for skreg's classes it is the live __dict__

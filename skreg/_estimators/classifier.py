@@ -5,6 +5,7 @@ from numbers import Real
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import Bunch
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
@@ -14,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skreg._docs import ATTRIBUTES, NOTES, PARAMETERS
 from skreg._estimators.base import BaseRegularizedMLP, _solver_is_stochastic
 from skreg._html_repr import DocumentationLinkMixin
+from skreg._mc_dropout import predictive_entropies
 
 
 def _check_class_weight_values(class_weight: dict) -> None:
@@ -101,6 +103,7 @@ class RegularizedMLPClassifier(ClassifierMixin, DocumentationLinkMixin, BaseRegu
         penalty="l2",
         l1_ratio=0.5,
         dropout=0.0,
+        mc_dropout=0,
         batch_size="auto",
         learning_rate="constant",
         learning_rate_init=0.001,
@@ -130,7 +133,8 @@ class RegularizedMLPClassifier(ClassifierMixin, DocumentationLinkMixin, BaseRegu
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
-            penalty=penalty, l1_ratio=l1_ratio, dropout=dropout, batch_size=batch_size,
+            penalty=penalty, l1_ratio=l1_ratio, dropout=dropout, mc_dropout=mc_dropout,
+            batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
             max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
@@ -284,8 +288,44 @@ class RegularizedMLPClassifier(ClassifierMixin, DocumentationLinkMixin, BaseRegu
         # compute_sample_weight applies scikit-learn's rule for keys that are not classes of y.
         return sample_weight * compute_sample_weight(self.class_weight, y)
 
+    def predict_uncertainty(self, X):
+        r"""How uncertain the predicted distribution is, and how much of it the network's samples disagree on.
+
+        The samples are the ensemble's members and, with ``mc_dropout=T``,
+        each member's T MC-dropout draws; their mean is ``predict_proba``.
+        In nats:
+
+        .. math::
+
+            \underbrace{H\big[\bar p(x)\big]}_{\text{entropy}}
+            = \underbrace{\tfrac1S \textstyle\sum_s H\big[p_s(x)\big]}_{\text{expected\_entropy}}
+            + \underbrace{I(y; s \mid x)}_{\text{mutual\_information}}.
+
+        ``expected_entropy`` is the uncertainty every sample has (the
+        classes overlap there: aleatoric), ``mutual_information`` what comes
+        from their disagreement (epistemic: high away from the training
+        data, for bootstrap members or MC dropout), never negative; a
+        single deterministic network has 0. A multilabel model's entropies
+        are sums over its labels, each a Bernoulli distribution. Needs no
+        labels of ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        Bunch
+            ``entropy``, ``expected_entropy`` and ``mutual_information``,
+            each an ndarray of shape (n_samples,).
+        """
+        check_is_fitted(self)
+        entropy, expected, mutual = self._reduce_samples(
+            X, lambda samples: predictive_entropies(samples, self.out_activation_))
+        return Bunch(entropy=entropy, expected_entropy=expected, mutual_information=mutual)
+
     def predict_proba(self, X):
-        """Probability estimates, the mean over ensemble members.
+        """Probability estimates, the mean over ensemble members (and MC-dropout draws, with ``mc_dropout``).
 
         Parameters
         ----------

@@ -195,8 +195,9 @@ class FittedMixin:
         validator hands the scorer validated arrays, which would otherwise
         warn every epoch that X has no feature names (scikit-learn gh-24846).
         """
+        # A member (and the validation scorer's view of one) predicts with its deterministic network.
         member = type(self)(**{**self.get_params(deep=False), "n_estimators": 1, "bootstrap": False,
-                               "oob_score": False, "n_jobs": None})
+                               "oob_score": False, "n_jobs": None, "mc_dropout": 0})
         member.coefs_ = coefs
         member.intercepts_ = intercepts
         member.n_layers_ = len(coefs) + 1

@@ -1,5 +1,7 @@
 """RegularizedMLPRegressor."""
 
+import dataclasses
+import math
 import warnings
 from numbers import Real
 
@@ -12,8 +14,20 @@ from sklearn.utils.validation import check_is_fitted
 
 from skreg._docs import ATTRIBUTES, NOTES, PARAMETERS
 from skreg._estimators.base import BaseRegularizedMLP, _solver_is_stochastic, member_mean
+from skreg._estimators.fitted import OUT_OF_BAG_CHUNK_ROWS
 from skreg._html_repr import DocumentationLinkMixin
-from skreg._uncertainty import jackknife_plus_after_bootstrap, percentile_band
+from skreg._network import prediction_product_flops
+from skreg._train.blas import blas_threads_for
+from skreg._uncertainty import (
+    ScaleModel,
+    ScaleMoments,
+    adaptive_jackknife_plus_after_bootstrap,
+    jackknife_plus_after_bootstrap,
+    out_of_bag_weights,
+    percentile_band,
+    scale_features,
+    training_scales,
+)
 
 
 def _member_std(outputs: np.ndarray) -> np.ndarray:
@@ -21,6 +35,20 @@ def _member_std(outputs: np.ndarray) -> np.ndarray:
     scale = np.max(np.abs(outputs), axis=0)
     scale[scale == 0] = 1.0
     return scale * np.std(outputs / scale, axis=0)
+
+
+# Bytes of every member's activations on one chunk of rows when learning or applying the adaptive scales.
+SCALE_CHUNK_BYTES = 2**25
+
+
+def _scale_chunk_rows(coefs: list) -> int:
+    """Rows per chunk of the adaptive scales: every member's widest layer on them within ``SCALE_CHUNK_BYTES``.
+
+    A power of two from 64 to ``OUT_OF_BAG_CHUNK_ROWS``, so the chunks align with prediction blocks.
+    """
+    per_row = coefs[0].shape[0] * max(W.shape[2] for W in coefs) * coefs[0].dtype.itemsize
+    fitting = max(SCALE_CHUNK_BYTES // per_row, 1)
+    return int(min(OUT_OF_BAG_CHUNK_ROWS, max(64, 2 ** int(np.log2(fitting)))))
 
 
 class RegularizedMLPRegressor(RegressorMixin, DocumentationLinkMixin, BaseRegularizedMLP):
@@ -102,6 +130,7 @@ class RegularizedMLPRegressor(RegressorMixin, DocumentationLinkMixin, BaseRegula
         penalty="l2",
         l1_ratio=0.5,
         dropout=0.0,
+        mc_dropout=0,
         batch_size="auto",
         learning_rate="constant",
         learning_rate_init=0.001,
@@ -130,7 +159,8 @@ class RegularizedMLPRegressor(RegressorMixin, DocumentationLinkMixin, BaseRegula
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
-            penalty=penalty, l1_ratio=l1_ratio, dropout=dropout, batch_size=batch_size,
+            penalty=penalty, l1_ratio=l1_ratio, dropout=dropout, mc_dropout=mc_dropout,
+            batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
             max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
@@ -214,18 +244,76 @@ class RegularizedMLPRegressor(RegressorMixin, DocumentationLinkMixin, BaseRegula
         with np.errstate(over="ignore", invalid="ignore"):  # huge targets overflow R²'s sums of squares
             self.oob_score_ = float(r2_score(Y[seen], oob_mean[seen]))
 
+    def _set_ensemble_attributes(self, state, data, *args, **kwargs):
+        # After the out-of-bag residuals: the scales that make predict_interval(adaptive=True) follow the noise.
+        super()._set_ensemble_attributes(state, data, *args, **kwargs)
+        for name in ("_oob_scales", "_oob_scale_model"):
+            self.__dict__.pop(name, None)
+        if hasattr(self, "_oob_residuals"):
+            # Its products (rows x features x features per member) are small: on one BLAS thread, as predictions.
+            with blas_threads_for(0):
+                self._fit_adaptive_scales(data.X, data.sample_weight)
+
+    def _fit_adaptive_scales(self, X, sample_weight) -> None:
+        """Each member's noise model, and every training row's leave-bag-out scale (``skreg._uncertainty``).
+
+        Member ``k``'s model regresses ``sqrt(pi/2) |y_i - mu_{-i}(x_i)|``
+        (the noise std for Gaussian residuals) on its own last hidden layer
+        and output, over the rows in its bag, by ridge regression with its
+        strength chosen by GCV: a constant when nothing predicts the
+        residuals. Two passes over the training rows, in chunks.
+        """
+        coefs, intercepts = self._stacked_parameters()
+        usable = self._oob_usable & (sample_weight > 0)
+        targets = np.where(usable[:, None], self._oob_residuals, 0.0) * math.sqrt(math.pi / 2)
+        row_weights = np.where(usable, sample_weight, 0.0)
+        step = _scale_chunk_rows(coefs)
+        chunks = [slice(start, min(start + step, X.shape[0])) for start in range(0, X.shape[0], step)]
+        moments = ScaleMoments()
+        for rows in chunks:
+            _, features = self._scale_features(X[rows], coefs, intercepts)
+            moments.add(features, self._in_bag[:, rows] * row_weights[rows], targets[rows])
+        model = moments.fit()
+        scales = np.zeros(self._oob_residuals.shape)
+        for rows in chunks:
+            outputs, features = self._scale_features(X[rows], coefs, intercepts)
+            scales[rows] = training_scales(outputs, model.predict(features), out_of_bag_weights(self._in_bag[:, rows]))
+        # Plain arrays, not the dataclass: skops loads them without a new type to trust.
+        self._oob_scale_model, self._oob_scales = dataclasses.asdict(model), scales
+
+    def _scale_features(self, X, coefs, intercepts) -> tuple:
+        """``scale_features`` on one BLAS thread when its products are small, as predictions are."""
+        with blas_threads_for(prediction_product_flops(X, coefs)), np.errstate(all="ignore"):
+            return scale_features(X, coefs, intercepts, self.activation, self.out_activation_)
+
+    def _member_outputs_and_scales(self, X) -> tuple:
+        """Every member's output and noise model on ``X``, each (m, n_samples, n_outputs), in blocks of rows."""
+        X = self._validate_X(X)
+        coefs, intercepts = self._stacked_parameters()
+        block_rows = _scale_chunk_rows(coefs)
+        model = ScaleModel(**self._oob_scale_model)
+        outputs = np.empty((coefs[0].shape[0], X.shape[0], self.n_outputs_), dtype=coefs[0].dtype)
+        scales = np.empty(outputs.shape)
+        for start in range(0, X.shape[0], block_rows):
+            rows = slice(start, min(start + block_rows, X.shape[0]))
+            outputs[:, rows], features = self._scale_features(X[rows], coefs, intercepts)
+            scales[:, rows] = model.predict(features)
+        return self._finite_outputs(outputs, X), scales
+
     def predict(self, X, return_std=False):
-        """Predicted values: the mean over ensemble members.
+        """Predicted values: the mean over ensemble members (and MC-dropout draws).
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         return_std : bool, default=False
-            Also return the standard deviation across members: how much the
-            fitted function varies between members (with ``bootstrap=True``,
-            between resamples of the training set) -- not the noise of y
-            around it, and not the model's bias. A single network has no
-            spread: its std is zero, with a warning.
+            Also return the standard deviation across members (with
+            ``mc_dropout=T``, across members and their T draws each): how
+            much the fitted function varies between members (with
+            ``bootstrap=True``, between resamples of the training set) or
+            dropout masks -- not the noise of y around it, and not the
+            model's bias. A single network without MC dropout has no spread:
+            its std is zero, with a warning.
 
         Returns
         -------
@@ -243,16 +331,16 @@ class RegularizedMLPRegressor(RegressorMixin, DocumentationLinkMixin, BaseRegula
         check_is_fitted(self)
         if not return_std:
             return self._shape_output(self._mean_output(X))
-        outputs = self._member_outputs(X)
-        if outputs.shape[0] == 1:
+        mean, std = self._reduce_samples(X, lambda samples: (member_mean(samples), _member_std(samples)))
+        if len(self.estimators_) == 1 and not (self.mc_dropout and self._fitted_dropout_rates().any()):
             warnings.warn("predict(return_std=True) on a single network (n_estimators=1): there is no spread "
                           "across members, so the std is 0. Fit an ensemble (n_estimators >= 2, bootstrap=True) "
                           "for a spread, or use predict_interval for a prediction interval.", UserWarning,
                           stacklevel=2)
-        return self._shape_output(member_mean(outputs)), self._shape_output(_member_std(outputs))
+        return self._shape_output(mean), self._shape_output(std)
 
-    def predict_interval(self, X, confidence_level=0.9, method="jackknife+ab"):
-        """Interval bounds at each row of ``X``.
+    def predict_interval(self, X, confidence_level=0.9, method="jackknife+ab", adaptive=False):
+        r"""Interval bounds at each row of ``X``.
 
         Parameters
         ----------
@@ -270,18 +358,39 @@ class RegularizedMLPRegressor(RegressorMixin, DocumentationLinkMixin, BaseRegula
             ``early_stopping=True`` the out-of-bag rows also chose each
             member's best epoch, which makes their residuals (and
             ``oob_score_``) slightly optimistic; pass ``X_val``/``y_val`` to
-            keep them apart.
+            keep them apart. It uses the deterministic members, as their
+            out-of-bag residuals were computed, whatever ``mc_dropout``.
 
             'percentile': the central ``confidence_level`` band of the member
-            predictions. It shows how much the fit varies between members
-            (with bootstrap members, between resamples of the training set):
-            the model's variance only. It is *not* a prediction interval for
-            y (on noisy data it covers far fewer new observations), nor a
-            confidence band for the true f(x): it carries none of the
-            model's bias, so where the model underfits it misses f(x) far
-            more often than ``confidence_level`` says. An ensemble of
-            different initialisations alone (``bootstrap=False``) only
-            reflects the random starts.
+            predictions (with ``mc_dropout=T``, of the members' T draws
+            each). It shows how much the fit varies between members
+            (with bootstrap members, between resamples of the training set)
+            or dropout masks: the model's variance only. It is *not* a
+            prediction interval for y (on noisy data it covers far fewer new
+            observations), nor a confidence band for the true f(x): it
+            carries none of the model's bias, so where the model underfits
+            it misses f(x) far more often than ``confidence_level`` says. An
+            ensemble of different initialisations alone (``bootstrap=False``)
+            only reflects the random starts.
+        adaptive : bool, default=False
+            With 'jackknife+ab' only: measure each out-of-bag residual in
+            units of a scale :math:`\sigma_{-i}` before taking the quantile,
+            and scale the interval at ``x`` back by :math:`\sigma_{-i}(x)`,
+            so that its width follows the local noise and widens where the
+            members disagree (off the data):
+            :math:`\sigma_{-i}(x)^2 = \bar s_{-i}(x)^2 + \operatorname{var}_{-i} f_k(x)`,
+            over the members whose bag excludes row ``i``, where member
+            ``k``'s noise model :math:`s_k` is a ridge regression (strength
+            chosen by generalized cross-validation) of the out-of-bag
+            absolute residuals on its last hidden layer and output, fitted
+            at fit time on the rows in its bag. Row ``i``'s score is formed
+            from members that never trained on it, as a new point's is, so
+            the jackknife+ argument carries over, up to a second-order leak:
+            the noise models' targets, other rows' out-of-bag residuals, can
+            involve members that trained on row ``i``. Measured marginal
+            coverage stays within 0.03 of ``confidence_level`` (README).
+            Where the noise does not vary, the width is about that of
+            ``adaptive=False``.
 
         Returns
         -------
@@ -291,23 +400,31 @@ class RegularizedMLPRegressor(RegressorMixin, DocumentationLinkMixin, BaseRegula
         check_is_fitted(self)
         if not isinstance(confidence_level, Real) or isinstance(confidence_level, bool) or not 0 < confidence_level < 1:
             raise ValueError(f"confidence_level must be a real number in (0, 1), got {confidence_level!r}.")
+        if not isinstance(adaptive, (bool, np.bool_)):
+            raise ValueError(f"adaptive must be True or False, got {adaptive!r}.")
         if method == "jackknife+ab":
             if confidence_level < 0.5:
                 raise ValueError(f"method='jackknife+ab' needs confidence_level >= 0.5, got {confidence_level!r}: "
                                  "below it the interval's bounds can cross.")
-            interval = self._jackknife_interval(X, confidence_level)
+            interval = self._jackknife_interval(X, confidence_level, adaptive)
         elif method == "percentile":
-            if len(self.estimators_) < 2:
-                raise ValueError("method='percentile' needs an ensemble: set n_estimators >= 2.")
-            interval = percentile_band(self._member_outputs(X), confidence_level)
+            if adaptive:
+                raise ValueError("adaptive=True needs method='jackknife+ab': the percentile band has no residuals "
+                                 "to scale.")
+            if len(self.estimators_) < 2 and not (self.mc_dropout and self._fitted_dropout_rates().any()):
+                raise ValueError("method='percentile' needs an ensemble (n_estimators >= 2) or MC dropout "
+                                 "(mc_dropout >= 2 on a network trained with dropout).")
+            interval = self._reduce_samples(X, lambda samples: percentile_band(samples, confidence_level))
         else:
             raise ValueError(f"method must be 'jackknife+ab' or 'percentile', got {method!r}.")
         return interval[:, 0, :] if self.n_outputs_ == 1 else interval
 
-    def _jackknife_interval(self, X, confidence_level):
+    def _jackknife_interval(self, X, confidence_level, adaptive=False):
         if not hasattr(self, "_in_bag"):
             raise ValueError("method='jackknife+ab' needs out-of-bag rows: fit with bootstrap=True "
                              "(and n_estimators >= 2), or use method='percentile'.")
+        if adaptive and not hasattr(self, "_oob_scales"):
+            raise ValueError("adaptive=True needs the scales skreg >= 0.5 learns at fit time: refit the model.")
         usable = getattr(self, "_oob_usable", None)  # absent from 0.3 pickles, which counted every row
         usable = ~self._in_bag.all(axis=0) if usable is None else usable
         never_out = int((self._in_bag.all(axis=0)).sum())
@@ -317,8 +434,15 @@ class RegularizedMLPRegressor(RegressorMixin, DocumentationLinkMixin, BaseRegula
                 "interval; raise n_estimators to use every row.", UserWarning, stacklevel=3)
         if not usable.any():
             raise ValueError("No training row was ever out of bag: raise n_estimators.")
-        outputs = self._member_outputs(X)
         in_bag, residuals = self._in_bag[:, usable], self._oob_residuals[usable]
+        if adaptive:
+            outputs, scales = self._member_outputs_and_scales(X)
+            # About six arrays of chunk_rows * n_usable * n_outputs floats: keep them near 64 MB.
+            chunk_rows = max(1, 8_000_000 // (6 * in_bag.shape[1] * self.n_outputs_))
+            with blas_threads_for(2 * chunk_rows * in_bag.size * self.n_outputs_):
+                return adaptive_jackknife_plus_after_bootstrap(outputs, scales, in_bag, residuals,
+                                                               self._oob_scales[usable], confidence_level, chunk_rows)
+        outputs = self._member_outputs(X)
         # Memory is chunk_rows * n_usable * n_outputs floats: keep it near 64 MB.
         chunk_rows = max(1, 8_000_000 // (in_bag.shape[1] * self.n_outputs_))
         return jackknife_plus_after_bootstrap(outputs, in_bag, residuals, confidence_level, chunk_rows)
