@@ -5,10 +5,13 @@ it migrates, so that the classes themselves describe only today's state.
 """
 
 import importlib
+import inspect
 import sys
 import types
 
 import numpy as np
+
+from skreg._random import MemberNoise
 
 # Modules that held pickled classes in earlier versions and no longer exist, with what they held:
 # a pickle names a class by module and name, so each name must be found where the pickle looks.
@@ -30,10 +33,18 @@ def register_legacy_modules() -> None:
         sys.modules[old_name] = alias
 
 
-def migrate_estimator_state(state: dict, pickled_version: str) -> None:
+def migrate_estimator_state(estimator_class: type, state: dict, pickled_version: str) -> None:
     """Bring an estimator's pickled ``__dict__`` up to this version's, in place."""
     if pickled_version == "0.1.0":
         _adam_moments_from_0_1(state.get("_training_state"))
+    _default_new_parameters(estimator_class, state)
+
+
+def _default_new_parameters(estimator_class: type, state: dict) -> None:
+    """Parameters added since the pickle was made take their default, which keeps the pickled behaviour."""
+    for name, parameter in inspect.signature(estimator_class.__init__).parameters.items():
+        if parameter.default is not inspect.Parameter.empty and name not in state:
+            state[name] = parameter.default
 
 
 def _adam_moments_from_0_1(training_state) -> None:
@@ -55,3 +66,9 @@ def migrate_adam_state(state: dict) -> None:
     state["beta_2_power"] = state["beta_2"] ** state["t"]
     # Their one-member optimizers kept the step rate as a float.
     state["_rate"] = np.broadcast_to(state["_rate"], state["t"].shape).astype(state["_work"].dtype)
+
+
+def migrate_training_state(state: dict) -> None:
+    """A ``TrainingState`` pickled by 0.4 kept each member's dropout generator alone: wrap it in its noise streams."""
+    if "dropout_rngs" in state:
+        state["noise"] = [MemberNoise.around(generator) for generator in state.pop("dropout_rngs")]

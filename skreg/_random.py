@@ -1,7 +1,8 @@
 """Independent random streams derived from one ``random_state``.
 
 ``random_state`` gives one root entropy; every consumer of randomness
-(initialisation, validation split, bootstrap draws, shuffling, dropout) gets
+(initialisation, validation split, bootstrap draws, shuffling, and each kind
+of noise in the training step: dropout, input, weight and label noise) gets
 its own stream, and within each stream every ensemble member gets its own
 generator, keyed by ``(stream, member)``. Turning on a new consumer (say,
 dropout) therefore changes nothing else, and member ``k`` of an ensemble is
@@ -11,7 +12,8 @@ reproducible on its own, whatever the ensemble size or the number of jobs.
 import numpy as np
 from sklearn.utils import check_random_state
 
-STREAMS = ("init", "split", "bootstrap", "shuffle", "dropout")
+# New streams go at the end: a stream's index is part of its seed, so the existing ones stay as they were.
+STREAMS = ("init", "split", "bootstrap", "shuffle", "dropout", "input_noise", "weight_noise", "label_noise")
 
 
 def root_entropy(random_state) -> int:
@@ -35,3 +37,36 @@ def stream_seed(entropy: int, stream: str) -> int:
     """An integer seed for a whole-fit stream (e.g. for ``train_test_split``)."""
     generator = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(STREAMS.index(stream),)))
     return int(generator.integers(np.iinfo(np.int32).max))
+
+
+class MemberNoise:
+    """One member's generators for the noise of the training step, one per kind, each made on first use.
+
+    Indexed by stream name (``noise["dropout"]``, ``noise["input_noise"]``,
+    ...). A kind of noise that is never used never costs a generator, and
+    turning one on leaves the others' draws as they were.
+    """
+
+    def __init__(self, entropy: int, member: int):
+        self.entropy = entropy
+        self.member = member
+        self._generators = {}
+
+    def __getitem__(self, stream: str) -> np.random.Generator:
+        generator = self._generators.get(stream)
+        if generator is None:
+            generator = self._generators[stream] = member_generators(self.entropy, stream, [self.member])[0]
+        return generator
+
+    @classmethod
+    def around(cls, dropout_generator: np.random.Generator) -> "MemberNoise":
+        """The noise streams of a member whose dropout generator is ``dropout_generator`` (as pickled by 0.4)."""
+        seed = dropout_generator.bit_generator.seed_seq
+        noise = cls(int(seed.entropy), int(seed.spawn_key[1]))
+        noise._generators["dropout"] = dropout_generator
+        return noise
+
+
+def member_noise(entropy: int, members) -> list:
+    """``MemberNoise`` of each member in ``members``."""
+    return [MemberNoise(entropy, int(k)) for k in members]

@@ -64,6 +64,9 @@ class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingP
         "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        "dropout_type": [StrOptions({"bernoulli", "gaussian"})],
+        "input_noise": [Interval(Real, 0, None, closed="left")],
+        "weight_noise": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -107,6 +110,9 @@ class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingP
         penalty,
         l1_ratio,
         dropout,
+        dropout_type,
+        input_noise,
+        weight_noise,
         batch_size,
         learning_rate,
         learning_rate_init,
@@ -140,6 +146,9 @@ class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingP
         self.penalty = penalty
         self.l1_ratio = l1_ratio
         self.dropout = dropout
+        self.dropout_type = dropout_type
+        self.input_noise = input_noise
+        self.weight_noise = weight_noise
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
@@ -265,6 +274,9 @@ class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingP
             raise ValueError("partial_fit does not support early_stopping=True: it trains one epoch per call and "
                              "has no validation split to stop on. Set early_stopping=False for partial_fit.")
         X, y = self._validate_training_data(X, y, reset=not continuing)
+        if sp.issparse(X) and self.input_noise > 0:
+            raise ValueError(f"input_noise={self.input_noise} needs dense X: noise on every feature would make a "
+                             "sparse X dense. Pass X.toarray(), or use dropout or weight_noise.")
         y = self._prepare_y(y)
         if continuing and not incremental:
             self._check_warm_start_targets(y)
@@ -401,7 +413,7 @@ class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingP
                 f"Trying to unpickle {type(self).__name__} from skreg version {pickled_version} when using "
                 f"version {__version__}. This might lead to breaking code or invalid results; refit the model "
                 "with this version.", UserWarning, stacklevel=2)
-        migrate_estimator_state(state, pickled_version)
+        migrate_estimator_state(type(self), state, pickled_version)
         super().__setstate__(state)
 
     def __sklearn_tags__(self):

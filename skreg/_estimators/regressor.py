@@ -101,6 +101,9 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
         penalty="l2",
         l1_ratio=0.5,
         dropout=0.0,
+        dropout_type="bernoulli",
+        input_noise=0.0,
+        weight_noise=0.0,
         batch_size="auto",
         learning_rate="constant",
         learning_rate_init=0.001,
@@ -129,7 +132,8 @@ class RegularizedMLPRegressor(RegressorMixin, BaseRegularizedMLP):
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
-            penalty=penalty, l1_ratio=l1_ratio, dropout=dropout, batch_size=batch_size,
+            penalty=penalty, l1_ratio=l1_ratio, dropout=dropout, dropout_type=dropout_type,
+            input_noise=input_noise, weight_noise=weight_noise, batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
             max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,

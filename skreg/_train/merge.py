@@ -38,7 +38,7 @@ def concatenate_states(states: list, validated: bool = True) -> TrainingState:
         optimizer=(concatenate_optimizers([state.optimizer for state in states])
                    if states[0].optimizer is not None else None),
         shuffle_rngs=[rng for state in states for rng in state.shuffle_rngs],
-        dropout_rngs=[rng for state in states for rng in state.dropout_rngs],
+        noise=[streams for state in states for streams in state.noise],
         samples_seen=max(state.samples_seen for state in states),
         n_iter=stack("n_iter"),
         loss_curve=stack_curves("loss_curve"),

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from skreg._compat import migrate_training_state
 from skreg._objective import NetworkSpec, Objective, Regularization
 from skreg._optimizers import SGD, Adam, take_optimizer_members
 
@@ -123,7 +124,7 @@ class TrainingState:
     params: np.ndarray
     optimizer: object = None
     shuffle_rngs: list = None
-    dropout_rngs: list = None
+    noise: list = None  # each member's MemberNoise: the generators of the step's noise
     samples_seen: int = 0
     n_iter: np.ndarray = None
     loss_curve: list = field(default_factory=list)
@@ -142,6 +143,10 @@ class TrainingState:
     @property
     def n_members(self) -> int:
         return self.params.shape[0]
+
+    def __setstate__(self, state: dict) -> None:
+        migrate_training_state(state)
+        self.__dict__.update(state)
 
     def copy(self) -> "TrainingState":
         """An independent copy to train on.
@@ -166,7 +171,7 @@ class TrainingState:
             params=self.params[members],
             optimizer=None if self.optimizer is None else take_optimizer_members(self.optimizer, members),
             shuffle_rngs=[self.shuffle_rngs[k] for k in members],
-            dropout_rngs=[self.dropout_rngs[k] for k in members],
+            noise=[self.noise[k] for k in members],
             samples_seen=self.samples_seen,
             n_iter=self.n_iter[members],
             loss_curve=rows(self.loss_curve),
@@ -197,9 +202,9 @@ def make_optimizer(config: TrainConfig, shape, dtype):
                 beta_2=config.beta_2, epsilon=config.epsilon)
 
 
-def new_state(params: np.ndarray, shuffle_rngs: list, dropout_rngs: list) -> TrainingState:
+def new_state(params: np.ndarray, shuffle_rngs: list, noise: list) -> TrainingState:
     """A fresh state around initial parameters."""
     m = params.shape[0]
-    return TrainingState(params=params, shuffle_rngs=shuffle_rngs, dropout_rngs=dropout_rngs,
+    return TrainingState(params=params, shuffle_rngs=shuffle_rngs, noise=noise,
                          n_iter=np.zeros(m, dtype=int), stopped=np.zeros(m, dtype=bool),
                          diverged=np.zeros(m, dtype=bool))
