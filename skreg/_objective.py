@@ -131,6 +131,7 @@ class Objective:
         self.l2_scale = self.penalty_scale * regularization.l2_share
         self.has_l1 = bool(np.any(self.l1_scale > 0))
         self.has_l2 = bool(np.any(self.l2_scale > 0))
+        self.smooths_labels = bool(regularization.label_smoothing.any())
         self._factors = {}
 
     def take(self, members) -> "Objective":
@@ -199,7 +200,7 @@ class Objective:
         cache = forward(X, coefs, intercepts, network.activation, network.output_activation, masks, buffers)
         output = cache.outputs[-1]
         weight_sum = np.add.reduce(weight, axis=-1, keepdims=True)
-        loss = weighted_mean_loss(network.loss, Y, output, weight, weight_sum)
+        loss = weighted_mean_loss(network.loss, Y, output, weight, weight_sum, self.smooths_labels)
         delta = output_delta(Y, output, weight, out=output, weight_sum=weight_sum)
         backward(cache, coefs, delta, network.activation, grad_coefs, grad_intercepts, buffers)
         return loss

@@ -28,8 +28,11 @@ def objective_and_finite_outputs(data: TrainingData, params: np.ndarray, config:
     objective : ndarray of shape (m,)
     finite_outputs : ndarray of bool, shape (m,)
     """
-    def targets(Y, group):
-        return training_targets(Y, data.regularization.label_smoothing[group], config.network.loss)
+    smoothing = data.regularization.label_smoothing
+    targets = None
+    if smoothing.any():
+        def targets(Y, group):
+            return training_targets(Y, smoothing[group], config.network.loss)
 
     losses, finite, total_weight = member_losses_in_groups(config.network, params, data.X, data.Y, data.row_weights,
                                                            targets)
@@ -66,7 +69,8 @@ def member_losses_in_groups(network, params: np.ndarray, X, Y: np.ndarray, weigh
                                            network.activation, network.output_activation)
             finite.append(np.isfinite(output).all(axis=(1, 2)))
             group_targets = Y if targets is None else targets(Y, group)
-            losses.append(weighted_mean_loss(network.loss, group_targets, output, weight))
+            losses.append(weighted_mean_loss(network.loss, group_targets, output, weight,
+                                             soft_targets=targets is not None))
         group_size = output.shape[0]
         weight_sums.append(np.broadcast_to(np.sum(weight, axis=-1, dtype=np.float64), (group_size,)))
     return np.concatenate(losses), np.concatenate(finite), np.concatenate(weight_sums)
