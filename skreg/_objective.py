@@ -132,6 +132,9 @@ class Objective:
         self.has_l1 = bool(np.any(self.l1_scale > 0))
         self.has_l2 = bool(np.any(self.l2_scale > 0))
         self.smooths_labels = bool(regularization.label_smoothing.any())
+        # Which noise the step draws, asked every step.
+        self.noise_in = {name: bool(np.any(getattr(regularization, name)))
+                         for name in ("dropout", "gaussian_dropout", "input_noise", "weight_noise", "label_noise")}
         self._factors = {}
 
     def take(self, members) -> "Objective":
@@ -212,11 +215,11 @@ class Objective:
     def dropout_masks(self, n_rows: int, rngs: list, drawing: np.ndarray, dtype, buffers=None) -> list | None:
         """This step's dropout masks for a batch of ``n_rows``, member ``k`` drawing from ``rngs[k]``."""
         settings = self.regularization
-        if not settings.dropout.any():
+        if not self.noise_in["dropout"]:
             return None
         shapes = [(settings.n_members, n_rows, n) for n in self.network.layout.layer_units[1:-1]]
         out = None if buffers is None else buffers.masks
-        gaussian = settings.gaussian_dropout if settings.gaussian_dropout.any() else None
+        gaussian = settings.gaussian_dropout if self.noise_in["gaussian_dropout"] else None
         return dropout_masks(shapes, settings.dropout, rngs, dtype, out, drawing=drawing, gaussian=gaussian)
 
     def batch_loss_and_gradient(self, params: np.ndarray, X, Y, weight, drawing: np.ndarray,
@@ -232,13 +235,13 @@ class Objective:
         """
         settings, streams = self.regularization, scratch.streams
         buffers = scratch.buffers_for(weight.shape[-1])
-        if settings.input_noise.any():
+        if self.noise_in["input_noise"]:
             add_input_noise(X, settings.input_noise, streams["input_noise"], drawing, scratch.input_work)
-        if settings.label_noise.any():
+        if self.noise_in["label_noise"]:
             perturb_labels(Y, settings.label_noise, streams["label_noise"], drawing, self.network.loss)
         masks = self.dropout_masks(weight.shape[-1], streams.get("dropout"), drawing, params.dtype, buffers)
         at, views = params, scratch.views
-        if settings.weight_noise.any():
+        if self.noise_in["weight_noise"]:
             at = noisy_weights(params, self.n_weights, settings.weight_noise, streams["weight_noise"], drawing,
                                scratch.noisy_params)
             views = scratch.noisy_views
