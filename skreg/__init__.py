@@ -20,6 +20,7 @@ SKOPS_TRUSTED_TYPES = [
     "skreg._network.ParameterLayout",
     "skreg._optimizers.Adam",
     "skreg._optimizers.SGD",
+    "skreg._random.MemberNoise",
     "skreg._train.history.History",
     "skreg._train.state.MemberStreams",
     "skreg._train.state.Outcome",

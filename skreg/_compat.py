@@ -5,10 +5,13 @@ it migrates, so that the classes themselves describe only today's state.
 """
 
 import importlib
+import inspect
 import sys
 import types
 
 import numpy as np
+
+from skreg._random import MemberNoise
 
 # Modules that held pickled classes in earlier versions and no longer exist, with what they held:
 # a pickle names a class by module and name, so each name must be found where the pickle looks.
@@ -30,10 +33,18 @@ def register_legacy_modules() -> None:
         sys.modules[old_name] = alias
 
 
-def migrate_estimator_state(state: dict, pickled_version: str) -> None:
+def migrate_estimator_state(estimator_class: type, state: dict, pickled_version: str) -> None:
     """Bring an estimator's pickled ``__dict__`` up to this version's, in place."""
     if pickled_version == "0.1.0":
         _adam_moments_from_0_1(state.get("_training_state"))
+    _default_new_parameters(estimator_class, state)
+
+
+def _default_new_parameters(estimator_class: type, state: dict) -> None:
+    """Parameters added since the pickle was made take their default, which keeps the pickled behaviour."""
+    for name, parameter in inspect.signature(estimator_class.__init__).parameters.items():
+        if parameter.default is not inspect.Parameter.empty and name not in state:
+            state[name] = parameter.default
 
 
 def _adam_moments_from_0_1(training_state) -> None:
@@ -72,7 +83,8 @@ def migrate_training_state(state: dict) -> None:
     active = old["active_history"]
     active = [np.ones(m, dtype=bool) for _ in loss] if active is None else active
     state["history"] = History(m, loss, active, old["validation_loss_curve"] or [], old["validation_score_curve"] or [])
-    state["streams"] = MemberStreams(old["shuffle_rngs"], old["dropout_rngs"])
+    # Each member's dropout generator becomes the dropout stream of its noise streams (one per kind of noise).
+    state["streams"] = MemberStreams(old["shuffle_rngs"], [MemberNoise.around(rng) for rng in old["dropout_rngs"]])
 
     def flags(name, dtype):
         return np.zeros(m, dtype=dtype) if old[name] is None else old[name]
@@ -95,3 +107,4 @@ def migrate_adam_state(state: dict) -> None:
     state["beta_2_power"] = state["beta_2"] ** state["t"]
     # Their one-member optimizers kept the step rate as a float.
     state["_rate"] = np.broadcast_to(state["_rate"], state["t"].shape).astype(state["_work"].dtype)
+

@@ -47,6 +47,25 @@ hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         predicts deterministically. Can be set after fitting
         (``set_params``); ``estimators_`` predict deterministically.
 
+    dropout_type : {'bernoulli', 'gaussian'}, default='bernoulli'
+        'gaussian' multiplies the hidden activations by :math:`N(1, p/(1-p))`
+        noise instead of Bernoulli masks: the same variance as inverted
+        dropout at rate ``p`` (Srivastava et al. 2014, section 10).
+
+    input_noise : float, default=0.0
+        Standard deviation of Gaussian noise added to every input feature of
+        every training row, drawn afresh at every step, in the units of X
+        (standardize X first, e.g. with ``StandardScaler``). On a linear
+        model with squared error it is ridge in expectation,
+        ``alpha = n_samples * input_noise**2``. Dense X and a stochastic
+        solver only.
+
+    weight_noise : float, default=0.0
+        Standard deviation of Gaussian noise added to every weight (not the
+        biases) for each minibatch's forward and backward pass; the stored
+        weights are updated by the gradient at the perturbed ones. It
+        favours flat minima. Needs a stochastic solver.
+
     batch_size : int or 'auto', default='auto'
         Minibatch size of 'sgd' and 'adam'; 'auto' is ``min(200, n_samples)``.
 
@@ -217,7 +236,8 @@ coefs_ : list of ndarray
 
     loss_curve_ : list of float
         The objective at each epoch (the running minibatch average of the
-        data term, with dropout active, plus the penalty at the epoch's end);
+        data term, with the step's noise active, plus the penalty at the
+        epoch's end);
         for 'lbfgs', at each
         iteration. For an ensemble, the mean over members, a member that has
         stopped counting with its last value.

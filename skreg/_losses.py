@@ -47,6 +47,18 @@ def binary_log_loss(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
     return np.add.reduce(_minus_log(np.where(Y > 0.5, P, 1 - P)), axis=-1)
 
 
+def soft_log_loss(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
+    r"""Per-sample :math:`\ell_i = -\sum_k y_{ik} \log p_{ik}` for targets that are distributions (smoothed labels)."""
+    tiny = np.finfo(P.dtype).eps
+    return -np.einsum("...k,...k->...", Y, np.log(np.maximum(P, tiny)))
+
+
+def soft_binary_log_loss(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
+    r"""Per-sample :math:`-\sum_k [y_{ik}\log p_{ik} + (1-y_{ik})\log(1-p_{ik})]` for targets in [0, 1]."""
+    tiny = np.finfo(P.dtype).eps
+    return -np.add.reduce(Y * np.log(np.maximum(P, tiny)) + (1 - Y) * np.log(np.maximum(1 - P, tiny)), axis=-1)
+
+
 def half_poisson_deviance(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
     r"""Per-sample :math:`\ell_i = \sum_k [p_{ik} - y_{ik}\log p_{ik} + y_{ik}\log y_{ik} - y_{ik}]`."""
     Y = np.broadcast_to(Y, P.shape)
@@ -60,6 +72,9 @@ LOSSES = {
     "poisson": half_poisson_deviance,
 }
 
+# The same losses for soft targets (label smoothing); the gradient P - Y holds for them too.
+SOFT_TARGET_LOSSES = {"log_loss": soft_log_loss, "binary_log_loss": soft_binary_log_loss}
+
 # The output activation that makes ``dl/dZ = P - Y`` for each loss.
 OUTPUT_ACTIVATIONS = {
     "squared_error": "identity",
@@ -70,7 +85,7 @@ OUTPUT_ACTIVATIONS = {
 
 
 def weighted_mean_loss(loss: str, Y: np.ndarray, P: np.ndarray, weight: np.ndarray,
-                       weight_sum: np.ndarray | None = None) -> np.ndarray:
+                       weight_sum: np.ndarray | None = None, soft_targets: bool = False) -> np.ndarray:
     """Weighted mean of the per-sample loss over the sample axis.
 
     Parameters
@@ -83,12 +98,14 @@ def weighted_mean_loss(loss: str, Y: np.ndarray, P: np.ndarray, weight: np.ndarr
         Non-negative sample weights; the mean divides by their sum.
     weight_sum : ndarray of shape (1,) or (..., 1), optional
         ``weight.sum(axis=-1, keepdims=True)`` when the caller has it.
+    soft_targets : bool
+        ``Y`` holds distributions (smoothed labels), not one-hot labels.
 
     Returns
     -------
     ndarray of shape P.shape[:-2]
     """
-    per_sample = LOSSES[loss](Y, P)
+    per_sample = (SOFT_TARGET_LOSSES if soft_targets else LOSSES)[loss](Y, P)
     total = _weighted_sum(per_sample, weight)
     if not np.isfinite(total).all():
         # A row of weight 0 (out of bag, or outside a bootstrap draw) must not

@@ -117,7 +117,7 @@ def input_gradient(X, delta: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 def dropout_masks(shapes: list, rates: np.ndarray, rngs: list, dtype, out: list | None = None,
-                  drawing: np.ndarray | None = None) -> list:
+                  drawing: np.ndarray | None = None, gaussian: np.ndarray | None = None) -> list:
     r"""Inverted-dropout masks :math:`M_l = \mathrm{Bernoulli}(1-p_{kl}) / (1-p_{kl})`, member ``k`` at its own rate.
 
     Parameters
@@ -133,6 +133,9 @@ def dropout_masks(shapes: list, rates: np.ndarray, rngs: list, dtype, out: list 
     drawing : ndarray of bool, optional
         Members whose masks are drawn (default all); the others' generators
         are left untouched and their masks keep every unit.
+    gaussian : ndarray of bool of shape (m,), optional
+        Members whose masks are Gaussian, :math:`N(1, p/(1-p))` (the variance
+        of inverted Bernoulli dropout at rate ``p``), instead of Bernoulli.
 
     Returns
     -------
@@ -152,17 +155,41 @@ def dropout_masks(shapes: list, rates: np.ndarray, rngs: list, dtype, out: list 
             continue
         mask = buffer if buffer is not None else np.empty(shape, dtype=dtype)
         draws = layer_rates > 0 if drawing is None else drawing & (layer_rates > 0)
+        normal = np.zeros(len(rngs), dtype=bool) if gaussian is None else gaussian & draws
         for k, rng in enumerate(rngs):
-            if draws[k]:
+            if normal[k]:
+                rng.standard_normal(dtype=mask.dtype, out=mask[k])
+            elif draws[k]:
                 rng.random(dtype=mask.dtype, out=mask[k])
             else:
                 mask[k] = 1.0  # kept: a fixed mask, not whatever the buffer held
-        # Rates compared and scales made in the mask's dtype, as a Python float rate would be.
-        threshold = layer_rates.astype(mask.dtype)[:, None, None]
-        scale = (1.0 / (1.0 - layer_rates)).astype(mask.dtype)[:, None, None]
-        np.multiply(mask >= threshold, scale, out=mask)
+        bernoulli = ~normal
+        if bernoulli.all():
+            _bernoulli_masks(mask, layer_rates)
+        else:
+            _bernoulli_masks(mask[bernoulli], layer_rates[bernoulli], out=mask, members=bernoulli)
+            _gaussian_masks(mask, layer_rates, normal)
         masks.append(mask)
     return masks
+
+
+def _bernoulli_masks(uniform: np.ndarray, rates: np.ndarray, out: np.ndarray | None = None,
+                     members: np.ndarray | None = None) -> None:
+    """Uniform draws to inverted Bernoulli masks, in place (or into ``out[members]``)."""
+    # Rates compared and scales made in the mask's dtype, as a Python float rate would be.
+    threshold = rates.astype(uniform.dtype)[:, None, None]
+    scale = (1.0 / (1.0 - rates)).astype(uniform.dtype)[:, None, None]
+    if out is None:
+        np.multiply(uniform >= threshold, scale, out=uniform)
+    else:
+        out[members] = (uniform >= threshold) * scale
+
+
+def _gaussian_masks(mask: np.ndarray, rates: np.ndarray, members: np.ndarray) -> None:
+    """Standard normal draws of ``members`` to :math:`1 + \\sqrt{p/(1-p)}\\,z`, in place."""
+    for k in np.flatnonzero(members):
+        mask[k] *= np.sqrt(rates[k] / (1.0 - rates[k]))
+        mask[k] += 1.0
 
 
 @dataclass

@@ -19,12 +19,13 @@ L-BFGS, the recorded losses and the gradient checks all go through it, and
 ``alpha / S`` is computed in its constructor only.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from skreg._losses import OUTPUT_ACTIVATIONS, output_delta, weighted_mean_loss
-from skreg._network import ParameterLayout, backward, dropout_masks, forward
+from skreg._network import ParameterLayout, StepBuffers, backward, dropout_masks, forward
+from skreg._noise import add_input_noise, noisy_weights, perturb_labels, smoothed_targets
 from skreg._penalties import penalty_subgradient, penalty_value, soft_threshold
 
 
@@ -48,23 +49,34 @@ class Regularization:
     ``alpha``, ``l1_share`` and ``l2_share`` have shape (m,): the penalty is
     ``alpha * (l1_share * sum|w| + l2_share * 0.5 * sum w**2)``;
     ``dropout`` has shape (m, n_hidden): each member's drop probability in
-    each hidden layer.
+    each hidden layer, with Gaussian instead of Bernoulli masks where
+    ``gaussian_dropout``. The noise of the step (``input_noise``,
+    ``weight_noise``: standard deviations; ``label_noise``: a rate) and
+    ``label_smoothing`` have shape (m,) (see ``skreg._noise``).
     """
 
     alpha: np.ndarray
     l1_share: np.ndarray
     l2_share: np.ndarray
     dropout: np.ndarray
+    gaussian_dropout: np.ndarray
+    input_noise: np.ndarray
+    weight_noise: np.ndarray
+    label_smoothing: np.ndarray
+    label_noise: np.ndarray
 
     @classmethod
-    def for_members(cls, n_members: int, *, alpha, l1_share, l2_share, dropout) -> "Regularization":
+    def for_members(cls, n_members: int, *, alpha, l1_share, l2_share, dropout, gaussian_dropout=False,
+                    input_noise=0.0, weight_noise=0.0, label_smoothing=0.0, label_noise=0.0) -> "Regularization":
         """Settings of ``n_members`` members from one value each, or one per member (``dropout``: per layer too)."""
-        def per_member(value):
-            return np.broadcast_to(np.asarray(value, dtype=np.float64), (n_members,)).copy()
+        def per_member(value, dtype=np.float64):
+            return np.broadcast_to(np.asarray(value, dtype=dtype), (n_members,)).copy()
 
         rates = np.asarray(dropout, dtype=np.float64)
         rates = np.broadcast_to(rates if rates.ndim == 2 else rates[None], (n_members, rates.shape[-1])).copy()
-        return cls(per_member(alpha), per_member(l1_share), per_member(l2_share), rates)
+        return cls(per_member(alpha), per_member(l1_share), per_member(l2_share), rates,
+                   per_member(gaussian_dropout, bool), per_member(input_noise), per_member(weight_noise),
+                   per_member(label_smoothing), per_member(label_noise))
 
     @property
     def n_members(self) -> int:
@@ -72,8 +84,9 @@ class Regularization:
 
     @property
     def is_noisy(self) -> bool:
-        """Whether the step draws random noise (dropout masks) for any member."""
-        return bool(self.dropout.any())
+        """Whether the step draws random noise (dropout masks, noise on inputs, weights or labels) for any member."""
+        return bool(self.dropout.any() or self.input_noise.any() or self.weight_noise.any()
+                    or self.label_noise.any())
 
     @property
     def noisy_layers(self) -> tuple:
@@ -82,13 +95,19 @@ class Regularization:
 
     def take(self, members) -> "Regularization":
         """The settings of ``members`` (indices or a slice)."""
-        return Regularization(self.alpha[members], self.l1_share[members], self.l2_share[members],
-                              self.dropout[members])
+        return Regularization(*(getattr(self, field.name)[members] for field in fields(self)))
 
     @staticmethod
     def concat(parts: list) -> "Regularization":
-        return Regularization(*(np.concatenate([getattr(part, name) for part in parts])
-                                for name in ("alpha", "l1_share", "l2_share", "dropout")))
+        return Regularization(*(np.concatenate([getattr(part, field.name) for part in parts])
+                                for field in fields(Regularization)))
+
+
+def training_targets(Y: np.ndarray, label_smoothing: np.ndarray, loss: str) -> np.ndarray:
+    """``Y``, or each member's smoothed targets where a member smooths its labels (shape (m, n, n_outputs))."""
+    if not label_smoothing.any():
+        return Y
+    return smoothed_targets(Y, label_smoothing, loss)
 
 
 class Objective:
@@ -112,6 +131,10 @@ class Objective:
         self.l2_scale = self.penalty_scale * regularization.l2_share
         self.has_l1 = bool(np.any(self.l1_scale > 0))
         self.has_l2 = bool(np.any(self.l2_scale > 0))
+        self.smooths_labels = bool(regularization.label_smoothing.any())
+        # Which noise the step draws, asked every step.
+        self.noise_in = {name: bool(np.any(getattr(regularization, name)))
+                         for name in ("dropout", "gaussian_dropout", "input_noise", "weight_noise", "label_noise")}
         self._factors = {}
 
     def take(self, members) -> "Objective":
@@ -176,36 +199,54 @@ class Objective:
         if views is None:
             views = (*network.layout.views(params), *network.layout.views(grads))
         coefs, intercepts, grad_coefs, grad_intercepts = views
+        Y = self.targets(Y)
         cache = forward(X, coefs, intercepts, network.activation, network.output_activation, masks, buffers)
         output = cache.outputs[-1]
         weight_sum = np.add.reduce(weight, axis=-1, keepdims=True)
-        loss = weighted_mean_loss(network.loss, Y, output, weight, weight_sum)
+        loss = weighted_mean_loss(network.loss, Y, output, weight, weight_sum, self.smooths_labels)
         delta = output_delta(Y, output, weight, out=output, weight_sum=weight_sum)
         backward(cache, coefs, delta, network.activation, grad_coefs, grad_intercepts, buffers)
         return loss
 
-    def noise(self, n_rows: int, rngs: list, drawing: np.ndarray, dtype, buffers=None) -> list | None:
-        """This step's dropout masks for a batch of ``n_rows``, member ``k`` drawing from ``rngs[k]``.
+    def targets(self, Y: np.ndarray, members=slice(None)) -> np.ndarray:
+        """The targets ``members`` train on: ``Y`` itself, or smoothed (``label_smoothing``) to (m, n, n_outputs)."""
+        return training_targets(Y, self.regularization.label_smoothing[members], self.network.loss)
 
-        Members not ``drawing`` (stopped) leave their streams untouched.
-        """
-        if not self.regularization.is_noisy:
+    def dropout_masks(self, n_rows: int, rngs: list, drawing: np.ndarray, dtype, buffers=None) -> list | None:
+        """This step's dropout masks for a batch of ``n_rows``, member ``k`` drawing from ``rngs[k]``."""
+        settings = self.regularization
+        if not self.noise_in["dropout"]:
             return None
-        units = self.network.layout.layer_units[1:-1]
-        shapes = [(self.regularization.n_members, n_rows, n) for n in units]
+        shapes = [(settings.n_members, n_rows, n) for n in self.network.layout.layer_units[1:-1]]
         out = None if buffers is None else buffers.masks
-        return dropout_masks(shapes, self.regularization.dropout, rngs, dtype, out, drawing=drawing)
+        gaussian = settings.gaussian_dropout if self.noise_in["gaussian_dropout"] else None
+        return dropout_masks(shapes, settings.dropout, rngs, dtype, out, drawing=drawing, gaussian=gaussian)
 
-    def batch_loss_and_gradient(self, params: np.ndarray, grads: np.ndarray, X, Y, weight, rngs: list,
-                                drawing: np.ndarray, buffers=None, views=None, work=None) -> np.ndarray:
-        """One minibatch: noise drawn, the data term's gradient plus the smooth penalty's in ``grads``.
+    def batch_loss_and_gradient(self, params: np.ndarray, X, Y, weight, drawing: np.ndarray,
+                                scratch: "StepScratch") -> np.ndarray:
+        """One minibatch: its noise drawn, then the data term's and smooth penalty's gradient in ``scratch.grads``.
 
-        Returns the batch's data term per member (the L1 part is the
-        optimizer's proximal step, ``prox``).
+        ``X`` and ``Y`` are the batch's own member-specific arrays (gathered
+        for this step): input and label noise are added to them in place.
+        Members not ``drawing`` (stopped) draw nothing. With weight noise the
+        gradient is taken at the perturbed weights and the penalty's at the
+        stored ones. Returns the batch's data term per member (the L1 part is
+        the optimizer's proximal step, ``prox``).
         """
-        masks = self.noise(weight.shape[-1], rngs, drawing, params.dtype, buffers)
-        loss = self.data_term_and_gradient(params, grads, X, Y, weight, masks, buffers, views)
-        self.add_smooth_gradient(params, grads, work)
+        settings, streams = self.regularization, scratch.streams
+        buffers = scratch.buffers_for(weight.shape[-1])
+        if self.noise_in["input_noise"]:
+            add_input_noise(X, settings.input_noise, streams["input_noise"], drawing, scratch.input_work)
+        if self.noise_in["label_noise"]:
+            perturb_labels(Y, settings.label_noise, streams["label_noise"], drawing, self.network.loss)
+        masks = self.dropout_masks(weight.shape[-1], streams.get("dropout"), drawing, params.dtype, buffers)
+        at, views = params, scratch.views
+        if self.noise_in["weight_noise"]:
+            at = noisy_weights(params, self.n_weights, settings.weight_noise, streams["weight_noise"], drawing,
+                               scratch.noisy_params)
+            views = scratch.noisy_views
+        loss = self.data_term_and_gradient(at, scratch.grads, X, Y, weight, masks, buffers, views)
+        self.add_smooth_gradient(params, scratch.grads, scratch.penalty_work)
         return loss
 
     def add_smooth_gradient(self, params: np.ndarray, grads: np.ndarray, work: np.ndarray | None = None) -> None:
@@ -251,3 +292,44 @@ class Objective:
         grads[:, : self.n_weights] += self.penalty_scale[:, None] * subgradient
         return self.value(loss, params), grads
 
+
+
+# The noise each setting draws, by the name of its random stream.
+NOISE_STREAMS = {"dropout": "dropout", "input_noise": "input_noise", "weight_noise": "weight_noise",
+                 "label_noise": "label_noise"}
+
+
+class StepScratch:
+    """What every minibatch step of an objective writes, allocated once for a fit's members and batch size.
+
+    Parameters
+    ----------
+    objective : Objective
+    params : ndarray of shape (m, n_params)
+        The parameters the steps update (their per-layer views are kept).
+    batch_size : int
+    n_features : int
+    noise : list of MemberNoise
+        Each member's random streams; only those of the noise in use are drawn from.
+    """
+
+    def __init__(self, objective: Objective, params: np.ndarray, batch_size: int, n_features: int, noise: list):
+        m, dtype = params.shape[0], params.dtype
+        layout, settings = objective.network.layout, objective.regularization
+        self.batch_size = batch_size
+        self.buffers = StepBuffers.allocate(layout, m, batch_size, settings.noisy_layers, dtype)
+        self.grads = np.empty((m, layout.n_params), dtype=dtype)
+        self.penalty_work = np.empty((m, layout.n_weights), dtype=dtype)
+        self.views = (*layout.views(params), *layout.views(self.grads))
+        self.streams = {stream: [member[stream] for member in noise] for name, stream in NOISE_STREAMS.items()
+                        if np.any(getattr(settings, name))}
+        self.noisy_params = self.noisy_views = self.input_work = None
+        if settings.weight_noise.any():
+            self.noisy_params = np.empty_like(params)
+            self.noisy_views = (*layout.views(self.noisy_params), *layout.views(self.grads))
+        if settings.input_noise.any():
+            self.input_work = np.empty((batch_size, n_features), dtype=dtype)
+
+    def buffers_for(self, n_rows: int):
+        """The step buffers for a batch of ``n_rows`` (``None``: allocate)."""
+        return self.buffers if n_rows == self.batch_size else None

@@ -1,8 +1,9 @@
 """Independent random streams derived from one ``random_state``.
 
 ``random_state`` gives one root entropy; every consumer of randomness
-(initialisation, validation split, bootstrap draws, shuffling, dropout, and
-the dropout masks drawn at prediction time by MC dropout) gets
+(initialisation, validation split, bootstrap draws, shuffling, each kind of
+noise in the training step: dropout, input, weight and label noise, and the
+dropout masks drawn at prediction time by MC dropout) gets
 its own stream, and within each stream every ensemble member gets its own
 generator, keyed by ``(stream, member)``. Turning on a new consumer (say,
 dropout) therefore changes nothing else, and member ``k`` of an ensemble is
@@ -13,7 +14,8 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 # New streams go at the end: a stream's index is part of its seed, so the others keep theirs.
-STREAMS = ("init", "split", "bootstrap", "shuffle", "dropout", "mc_dropout")
+STREAMS = ("init", "split", "bootstrap", "shuffle", "dropout", "mc_dropout", "input_noise", "weight_noise",
+           "label_noise")
 
 
 def root_entropy(random_state) -> int:
@@ -51,3 +53,38 @@ def member_keys(entropy: int, stream: str, members, n_keys: int) -> np.ndarray:
     keys = [np.random.SeedSequence(entropy, spawn_key=(index, int(k))).generate_state(n_keys, dtype=np.uint64)
             for k in members]
     return np.array(keys, dtype=np.uint64).reshape(len(keys), n_keys)
+
+
+class MemberNoise:
+    """One member's generators for the noise of the training step, one per kind, each made on first use.
+
+    Indexed by stream name (``noise["dropout"]``, ``noise["input_noise"]``,
+    ...). A kind of noise that is never used never costs a generator, and
+    turning one on leaves the others' draws as they were.
+    """
+
+    def __init__(self, entropy: int, member: int):
+        self.entropy = entropy
+        self.member = member
+        self._generators = {}
+
+    def __getitem__(self, stream: str) -> np.random.Generator:
+        generator = self._generators.get(stream)
+        if generator is None:
+            generator = self._generators[stream] = member_generators(self.entropy, stream, [self.member])[0]
+        return generator
+
+    @classmethod
+    def around(cls, dropout_generator: np.random.Generator) -> "MemberNoise":
+        """The noise streams of a member whose dropout generator is ``dropout_generator`` (as pickled by 0.4)."""
+        seed = dropout_generator.bit_generator.seed_seq
+        # skreg's generators are keyed (stream, member); any other generator counts as member 0's.
+        member = seed.spawn_key[1] if len(seed.spawn_key) > 1 else 0
+        noise = cls(int(seed.entropy), int(member))
+        noise._generators["dropout"] = dropout_generator
+        return noise
+
+
+def member_noise(entropy: int, members) -> list:
+    """``MemberNoise`` of each member in ``members``."""
+    return [MemberNoise(entropy, int(k)) for k in members]

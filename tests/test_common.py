@@ -29,7 +29,11 @@ CONFIGURATIONS = {
     "no_hidden_layer": {"hidden_layer_sizes": (), "learning_rate_init": 0.01},
     "early_stopping": {"early_stopping": True, "validation_fraction": 0.2},
     "ensemble": {"n_estimators": 3, "bootstrap": True},
+    "noise": {"dropout": 0.2, "dropout_type": "gaussian", "input_noise": 0.1, "weight_noise": 0.05, "batch_size": 16},
+    "labels": {"label_smoothing": 0.1, "label_noise": 0.1},
 }
+# Configurations of parameters only the classifier has.
+CLASSIFIER_ONLY = {"labels"}
 REPRESENTATIVE = {"default", "lbfgs"}
 
 # Checks of input validation, parameters, tags and the estimator API: validate_data, get_params/set_params
@@ -61,6 +65,8 @@ RANDOM_PER_ROW = {
     "mc_dropout": "dropout masks are drawn per row: a repeated row gets independent masks, a weighted row one",
     "early_stopping": "the validation split is drawn over rows, so repeated rows change which rows are held out",
     "ensemble": "bootstrap draws are over rows, so repeated rows change every member's bag",
+    "noise": "input, weight and dropout noise are drawn per row and step: a repeated row gets independent draws",
+    "labels": "labels are perturbed per row: a repeated row gets independent perturbations",
 }
 
 
@@ -73,6 +79,10 @@ def _expected_failed_checks(name):
     failed = {}
     if CONFIGURATIONS[name].get("early_stopping"):
         failed.update(dict.fromkeys(PARTIAL_FIT_CHECKS, "partial_fit refuses early_stopping=True, as in scikit-learn"))
+    if name == "labels":
+        failed["check_class_weight_classifiers"] = (
+            "label noise replaces the labels of rows weighted 1000 too: on the check's overlapping blobs the few "
+            "flipped rows of class 0 far from its centre decide there (0.84 of the test rows predicted 0, for 0.87)")
     if name in RANDOM_PER_ROW:
         failed.update({"check_sample_weight_equivalence_on_dense_data": RANDOM_PER_ROW[name],
                        "check_sample_weight_equivalence_on_sparse_data": RANDOM_PER_ROW[name]})
@@ -100,6 +110,8 @@ def _runs(name: str, estimator, check) -> bool:
 def _cases():
     for name, params in CONFIGURATIONS.items():
         for cls in (RegularizedMLPClassifier, RegularizedMLPRegressor):
+            if name in CLASSIFIER_ONLY and cls is RegularizedMLPRegressor:
+                continue
             estimator = cls(**{"hidden_layer_sizes": (16,), "random_state": 0, **params})
             for case in estimator_checks_generator(estimator, legacy=True, mark="xfail",
                                                    expected_failed_checks=_expected_failed_checks(name)):

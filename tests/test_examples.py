@@ -183,12 +183,22 @@ def l1_has_exact_zeros(stdout):
     assert zeros > 0, "L1 left no weight exactly 0.0"
 
 
+def every_noise_lowers_the_test_log_loss(stdout):
+    rows = dict(re.findall(r"^(none|dropout \(\w+\)|input noise|weight noise|label smoothing|label noise)"
+                           r"\s+[0-9.]+\s+[0-9.]+\s+[0-9.]+\s+([0-9.]+)$", stdout, re.M))
+    assert len(rows) == 7, f"no table of the seven methods in:\n{stdout}"
+    none = float(rows.pop("none"))
+    worse = [name for name, loss in rows.items() if float(loss) >= none]
+    assert not worse, f"{worse} did not lower the unregularized test log-loss {none}"
+
+
 # What each fast mode must show, read off its printed output (plot_tuning's point is its table).
 POINTS = {
     "plot_early_stopping.py": early_stopping_stops_early,
     "plot_penalties.py": l1_switches_inputs_off,
     "plot_dropout.py": dropout_closes_the_gap,
     "plot_ensembles.py": jackknife_covers_its_target,
+    "plot_noise.py": every_noise_lowers_the_test_log_loss,
     "plot_uncertainty.py": uncertainty_follows_the_noise,
     "quickstart.py": l1_has_exact_zeros,
 }

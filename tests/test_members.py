@@ -40,7 +40,7 @@ def _assert_same_state(left: TrainingState, right: TrainingState) -> None:
     assert_array_equal(left.params, right.params)
     for name in Adam.PER_MEMBER:
         assert_array_equal(getattr(left.optimizer, name), getattr(right.optimizer, name))
-    assert left.streams.shuffle == right.streams.shuffle and left.streams.dropout == right.streams.dropout
+    assert left.streams.shuffle == right.streams.shuffle and left.streams.noise == right.streams.noise
     for a, b in zip(left.history._curves(), right.history._curves(), strict=True):
         assert len(a) == len(b)
         for x, y in zip(a, b, strict=True):

@@ -66,6 +66,9 @@ class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingP
         "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        "dropout_type": [StrOptions({"bernoulli", "gaussian"})],
+        "input_noise": [Interval(Real, 0, None, closed="left")],
+        "weight_noise": [Interval(Real, 0, None, closed="left")],
         "mc_dropout": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
@@ -110,6 +113,9 @@ class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingP
         penalty,
         l1_ratio,
         dropout,
+        dropout_type,
+        input_noise,
+        weight_noise,
         mc_dropout,
         batch_size,
         learning_rate,
@@ -144,6 +150,9 @@ class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingP
         self.penalty = penalty
         self.l1_ratio = l1_ratio
         self.dropout = dropout
+        self.dropout_type = dropout_type
+        self.input_noise = input_noise
+        self.weight_noise = weight_noise
         self.mc_dropout = mc_dropout
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -270,6 +279,9 @@ class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingP
             raise ValueError("partial_fit does not support early_stopping=True: it trains one epoch per call and "
                              "has no validation split to stop on. Set early_stopping=False for partial_fit.")
         X, y = self._validate_training_data(X, y, reset=not continuing)
+        if sp.issparse(X) and self.input_noise > 0:
+            raise ValueError(f"input_noise={self.input_noise} needs dense X: noise on every feature would make a "
+                             "sparse X dense. Pass X.toarray(), or use dropout or weight_noise.")
         y = self._prepare_y(y)
         if continuing and not incremental:
             self._check_warm_start_targets(y)
@@ -340,6 +352,7 @@ class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingP
         self._entropy = entropy
         # The rates the members trained with, which MC dropout samples at (set_params may change dropout since).
         self._fitted_dropout = np.array(data.regularization.dropout, dtype=np.float64)
+        self._fitted_gaussian_dropout = bool(data.regularization.gaussian_dropout.any())
         self._fitted_optimizer_settings = self._optimizer_settings(config)
         if not incremental:
             self._fitted_monitor = self._monitor_settings(explicit_validation=explicit_validation)
@@ -412,7 +425,7 @@ class BaseRegularizedMLP(SettingsMixin, ProblemMixin, ValidationMixin, TrainingP
                 f"Trying to unpickle {type(self).__name__} from skreg version {pickled_version} when using "
                 f"version {__version__}. This might lead to breaking code or invalid results; refit the model "
                 "with this version.", UserWarning, stacklevel=2)
-        migrate_estimator_state(state, pickled_version)
+        migrate_estimator_state(type(self), state, pickled_version)
         super().__setstate__(state)
 
     def __sklearn_tags__(self):

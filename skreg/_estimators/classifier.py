@@ -7,7 +7,7 @@ from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import Bunch
 from sklearn.utils._available_if import available_if
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d
@@ -45,6 +45,19 @@ class RegularizedMLPClassifier(ClassifierMixin, DocumentationLinkMixin, BaseRegu
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes, multiplied into ``sample_weight``, as in
         scikit-learn's linear models. Single-output targets only.
+
+    label_smoothing : float in [0, 1), default=0.0
+        Trains on the targets ``(1 - eps) * onehot + eps / K`` (binary and
+        multilabel outputs: ``y * (1 - eps) + eps / 2``), which caps the
+        fitted confidence near ``1 - eps + eps / K``. Deterministic: works
+        with every solver, and ``loss_`` includes it.
+
+    label_noise : float in [0, 1), default=0.0
+        Each epoch, each training row's label is replaced with probability
+        ``label_noise`` by a class drawn uniformly (multilabel: each output
+        is flipped with probability ``label_noise / 2``): randomly perturbed
+        training labels, with the same expected target as
+        ``label_smoothing=label_noise``. Needs a stochastic solver.
 
     Attributes
     ----------
@@ -90,6 +103,8 @@ class RegularizedMLPClassifier(ClassifierMixin, DocumentationLinkMixin, BaseRegu
     _parameter_constraints: dict = {
         **BaseRegularizedMLP._parameter_constraints,
         "class_weight": [dict, StrOptions({"balanced"}), None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "label_noise": [Interval(Real, 0, 1, closed="left")],
     }
     _y_numeric = False
 
@@ -103,6 +118,9 @@ class RegularizedMLPClassifier(ClassifierMixin, DocumentationLinkMixin, BaseRegu
         penalty="l2",
         l1_ratio=0.5,
         dropout=0.0,
+        dropout_type="bernoulli",
+        input_noise=0.0,
+        weight_noise=0.0,
         mc_dropout=0,
         batch_size="auto",
         learning_rate="constant",
@@ -125,6 +143,8 @@ class RegularizedMLPClassifier(ClassifierMixin, DocumentationLinkMixin, BaseRegu
         n_iter_no_change=10,
         max_fun=15000,
         class_weight=None,
+        label_smoothing=0.0,
+        label_noise=0.0,
         n_estimators=1,
         bootstrap=False,
         max_samples=None,
@@ -133,8 +153,8 @@ class RegularizedMLPClassifier(ClassifierMixin, DocumentationLinkMixin, BaseRegu
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
-            penalty=penalty, l1_ratio=l1_ratio, dropout=dropout, mc_dropout=mc_dropout,
-            batch_size=batch_size,
+            penalty=penalty, l1_ratio=l1_ratio, dropout=dropout, dropout_type=dropout_type,
+            input_noise=input_noise, weight_noise=weight_noise, mc_dropout=mc_dropout, batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
             max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
@@ -144,6 +164,8 @@ class RegularizedMLPClassifier(ClassifierMixin, DocumentationLinkMixin, BaseRegu
             oob_score=oob_score, n_jobs=n_jobs,
         )
         self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
+        self.label_noise = label_noise
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):

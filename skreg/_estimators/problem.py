@@ -10,7 +10,7 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 from skreg import _memory
 from skreg._estimators.validation import _warn_if_on_another_scale
 from skreg._network import ParameterLayout, initialize
-from skreg._random import member_generators, stream_seed
+from skreg._random import member_generators, member_noise, stream_seed
 from skreg._train.history import History
 from skreg._train.state import TrainConfig, new_state, row_index_dtype
 
@@ -149,7 +149,7 @@ class ProblemMixin:
         params = initialize(config.network.layout, self.activation, member_generators(entropy, "init", members),
                             dtype)
         return new_state(params, member_generators(entropy, "shuffle", members),
-                         member_generators(entropy, "dropout", members))
+                         member_noise(entropy, members))
 
     def _adopt_weights(self, config: TrainConfig, dtype, entropy: int) -> None:
         """A training state around ``coefs_`` for a fitted network that has none (an ensemble's member).

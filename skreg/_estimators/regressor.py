@@ -18,6 +18,7 @@ from skreg._estimators.fitted import OUT_OF_BAG_CHUNK_ROWS
 from skreg._html_repr import DocumentationLinkMixin
 from skreg._network import prediction_product_flops
 from skreg._train.blas import blas_threads_for
+from skreg._train.evaluation import input_nbytes
 from skreg._uncertainty import (
     ScaleModel,
     ScaleMoments,
@@ -37,17 +38,20 @@ def _member_std(outputs: np.ndarray) -> np.ndarray:
     return scale * np.std(outputs / scale, axis=0)
 
 
-# Bytes of every member's activations on one chunk of rows when learning or applying the adaptive scales.
+# Bytes of every member's activations on one chunk of rows when applying the adaptive scales.
 SCALE_CHUNK_BYTES = 2**25
+# Learning them at the end of a fit, a chunk's features and their weighted copies (float64, about 4 arrays)
+# stay within a sixteenth of X's size each, as the rest of the final bookkeeping stays within a fraction of X.
+FIT_SCALE_CHUNK_MIN_BYTES = 2**20
 
 
-def _scale_chunk_rows(coefs: list) -> int:
-    """Rows per chunk of the adaptive scales: every member's widest layer on them within ``SCALE_CHUNK_BYTES``.
+def _scale_chunk_rows(coefs: list, budget: int = SCALE_CHUNK_BYTES) -> int:
+    """Rows per chunk of the adaptive scales: every member's widest layer on them within ``budget`` bytes.
 
     A power of two from 64 to ``OUT_OF_BAG_CHUNK_ROWS``, so the chunks align with prediction blocks.
     """
-    per_row = coefs[0].shape[0] * max(W.shape[2] for W in coefs) * coefs[0].dtype.itemsize
-    fitting = max(SCALE_CHUNK_BYTES // per_row, 1)
+    per_row = coefs[0].shape[0] * max(W.shape[2] for W in coefs) * 8
+    fitting = max(budget // per_row, 1)
     return int(min(OUT_OF_BAG_CHUNK_ROWS, max(64, 2 ** int(np.log2(fitting)))))
 
 
@@ -130,6 +134,9 @@ class RegularizedMLPRegressor(RegressorMixin, DocumentationLinkMixin, BaseRegula
         penalty="l2",
         l1_ratio=0.5,
         dropout=0.0,
+        dropout_type="bernoulli",
+        input_noise=0.0,
+        weight_noise=0.0,
         mc_dropout=0,
         batch_size="auto",
         learning_rate="constant",
@@ -159,8 +166,8 @@ class RegularizedMLPRegressor(RegressorMixin, DocumentationLinkMixin, BaseRegula
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
-            penalty=penalty, l1_ratio=l1_ratio, dropout=dropout, mc_dropout=mc_dropout,
-            batch_size=batch_size,
+            penalty=penalty, l1_ratio=l1_ratio, dropout=dropout, dropout_type=dropout_type,
+            input_noise=input_noise, weight_noise=weight_noise, mc_dropout=mc_dropout, batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
             max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
@@ -264,15 +271,15 @@ class RegularizedMLPRegressor(RegressorMixin, DocumentationLinkMixin, BaseRegula
         residuals. Two passes over the training rows, in chunks.
         """
         coefs, intercepts = self._stacked_parameters()
-        usable = self._oob_usable & (sample_weight > 0)
-        targets = np.where(usable[:, None], self._oob_residuals, 0.0) * math.sqrt(math.pi / 2)
-        row_weights = np.where(usable, sample_weight, 0.0)
-        step = _scale_chunk_rows(coefs)
+        step = _scale_chunk_rows(coefs, max(input_nbytes(X) // 16, FIT_SCALE_CHUNK_MIN_BYTES))
         chunks = [slice(start, min(start + step, X.shape[0])) for start in range(0, X.shape[0], step)]
         moments = ScaleMoments()
-        for rows in chunks:
+        for rows in chunks:  # targets and weights made chunk by chunk too: whole, they add to the fit's peak
+            usable = self._oob_usable[rows] & (sample_weight[rows] > 0)
+            targets = np.where(usable[:, None], self._oob_residuals[rows], 0.0) * math.sqrt(math.pi / 2)
+            row_weights = np.where(usable, sample_weight[rows], 0.0)
             _, features = self._scale_features(X[rows], coefs, intercepts)
-            moments.add(features, self._in_bag[:, rows] * row_weights[rows], targets[rows])
+            moments.add(features, self._in_bag[:, rows] * row_weights, targets)
         model = moments.fit()
         scales = np.zeros(self._oob_residuals.shape)
         for rows in chunks:

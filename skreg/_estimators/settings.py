@@ -55,14 +55,14 @@ class SettingsMixin:
 
     def _check_params(self) -> None:
         """Rules that involve several parameters (single ones are in ``_parameter_constraints``)."""
-        rates = self._dropout_rates(len(self._hidden_sizes()))
         if self.oob_score and not self.bootstrap:
             raise ValueError("oob_score=True needs bootstrap=True: without bootstrap no row is out of bag.")
         if self.solver == "lbfgs":
-            if any(rates):
+            noisy = [name for name, value in self._step_noise().items() if value]
+            if noisy:
                 raise ValueError(
-                    "dropout > 0 needs a stochastic solver: with solver='lbfgs' the objective would be "
-                    "random. Use solver='adam' or 'sgd', or set dropout=0."
+                    f"{' and '.join(noisy)} > 0 needs a stochastic solver: with solver='lbfgs' the objective would "
+                    f"be random. Use solver='adam' or 'sgd', or set {' and '.join(noisy)} to 0."
                 )
             if self.early_stopping:
                 raise ValueError(
@@ -102,11 +102,21 @@ class SettingsMixin:
             early_stopping=self.early_stopping,
         )
 
+    def _step_noise(self) -> dict:
+        """The random noise of the training step, by parameter: a value other than 0 draws noise."""
+        return {"dropout": any(self._dropout_rates(len(self._hidden_sizes()))),
+                "input_noise": float(self.input_noise), "weight_noise": float(self.weight_noise),
+                "label_noise": float(getattr(self, "label_noise", 0.0))}
+
     def _regularization(self) -> Regularization:
         """Every member's regularization settings: today the same for each of the ``n_estimators`` members."""
         l1_share, l2_share = penalty_mix(self.penalty, self.l1_ratio)
-        return Regularization.for_members(self.n_estimators, alpha=float(self.alpha), l1_share=l1_share,
-                                          l2_share=l2_share, dropout=self._dropout_rates(len(self._hidden_sizes())))
+        return Regularization.for_members(
+            self.n_estimators, alpha=float(self.alpha), l1_share=l1_share, l2_share=l2_share,
+            dropout=self._dropout_rates(len(self._hidden_sizes())), gaussian_dropout=self.dropout_type == "gaussian",
+            input_noise=float(self.input_noise), weight_noise=float(self.weight_noise),
+            label_smoothing=float(getattr(self, "label_smoothing", 0.0)),
+            label_noise=float(getattr(self, "label_noise", 0.0)))
 
     def _check_continuation(self, config: TrainConfig) -> None:
         """A warm start must keep the network's shape and its members."""
@@ -144,8 +154,9 @@ class SettingsMixin:
         """What the stopping rule watches; a warm start that changes it starts the rule afresh.
 
         Without validation data it watches the training objective, measured
-        noise-free at the epoch's end when the step has dropout and as the
-        running loss otherwise: switching dropout on or off changes it too.
+        noise-free at the epoch's end when the step draws noise (dropout,
+        noise on inputs, weights or labels) and as the running loss
+        otherwise: switching the noise on or off changes it too.
         """
-        with_dropout = any(self._dropout_rates(len(self._hidden_sizes())))
-        return (self.early_stopping, self.scoring, explicit_validation, self.validation_fraction, with_dropout)
+        noisy = any(self._step_noise().values())
+        return (self.early_stopping, self.scoring, explicit_validation, self.validation_fraction, noisy)

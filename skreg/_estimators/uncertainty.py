@@ -32,6 +32,10 @@ class UncertaintyMixin:
                 "member): there is no dropout to sample, so it predicts with the deterministic network. Fit with "
                 "dropout > 0 to use MC dropout.", UserWarning, stacklevel=4)
             return 0
+        if draws and getattr(self, "_fitted_gaussian_dropout", False):
+            raise ValueError(f"mc_dropout={draws} samples Bernoulli dropout masks, but the network was trained with "
+                             "dropout_type='gaussian'. Fit with dropout_type='bernoulli' to use MC dropout, or set "
+                             "mc_dropout=0.")
         return draws
 
     def _reduce_samples(self, X, reduce):

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 
 from skreg._losses import weighted_mean_loss
 from skreg._network import predict_members, prediction_product_flops
-from skreg._objective import Objective
+from skreg._objective import Objective, training_targets
 from skreg._train import events
 from skreg._train.blas import blas_threads_for
 from skreg._train.state import TrainConfig, TrainingData
@@ -29,19 +29,28 @@ def objective_and_finite_outputs(data: TrainingData, params: np.ndarray, config:
     objective : ndarray of shape (m,)
     finite_outputs : ndarray of bool, shape (m,)
     """
-    losses, finite, total_weight = member_losses_in_groups(config.network, params, data.X, data.Y, data.row_weights)
+    smoothing = data.regularization.label_smoothing
+    targets = None
+    if smoothing.any():
+        def targets(Y, group):
+            return training_targets(Y, smoothing[group], config.network.loss)
+
+    losses, finite, total_weight = member_losses_in_groups(config.network, params, data.X, data.Y, data.row_weights,
+                                                           targets)
     with np.errstate(all="ignore"):
         objective = Objective(config.network, data.regularization, total_weight).value(losses, params)
     return objective, finite
 
 
-def member_losses_in_groups(network, params: np.ndarray, X, Y: np.ndarray, weight_of) -> tuple:
+def member_losses_in_groups(network, params: np.ndarray, X, Y: np.ndarray, weight_of, targets=None) -> tuple:
     """Each member's weighted mean loss on ``(X, Y)`` without dropout, evaluated in groups of members.
 
     ``weight_of(group)`` gives the row weights of a group of members (a
     slice): shared, shape (n,), or per member, shape (len(group), n). The
     groups (``objective_groups``) keep the members' outputs and weights on
     all rows to a fraction of X's size, whatever the number of members.
+    ``targets(Y, group)``, if given, gives the targets a group trains on
+    (smoothed labels); by default ``Y`` itself.
 
     Returns
     -------
@@ -60,7 +69,9 @@ def member_losses_in_groups(network, params: np.ndarray, X, Y: np.ndarray, weigh
             output = predict_members_sized(X, [W[group] for W in coefs], [b[group] for b in intercepts],
                                            network.activation, network.output_activation)
             finite.append(np.isfinite(output).all(axis=(1, 2)))
-            losses.append(weighted_mean_loss(network.loss, Y, output, weight))
+            group_targets = Y if targets is None else targets(Y, group)
+            losses.append(weighted_mean_loss(network.loss, group_targets, output, weight,
+                                             soft_targets=targets is not None))
         group_size = output.shape[0]
         weight_sums.append(np.broadcast_to(np.sum(weight, axis=-1, dtype=np.float64), (group_size,)))
     return np.concatenate(losses), np.concatenate(finite), np.concatenate(weight_sums)

@@ -105,12 +105,16 @@ def row_index_dtype(n_rows: int):
 
 @dataclass
 class MemberStreams:
-    """Each member's own random generators for the noise of its steps: the epoch's shuffle, dropout masks."""
+    """Each member's own random generators for its steps: the epoch's shuffle, and the step's noise.
 
-    PER_MEMBER = ("shuffle", "dropout")
+    ``noise[k]`` is member ``k``'s ``MemberNoise``: one generator per kind of
+    noise (dropout masks, input, weight and label noise), made on first use.
+    """
+
+    PER_MEMBER = ("shuffle", "noise")
 
     shuffle: list
-    dropout: list
+    noise: list
 
 
 @dataclass
@@ -217,10 +221,10 @@ def make_optimizer(config: TrainConfig, shape, dtype):
                 beta_2=config.beta_2, epsilon=config.epsilon)
 
 
-def new_state(params: np.ndarray, shuffle_rngs: list, dropout_rngs: list) -> TrainingState:
+def new_state(params: np.ndarray, shuffle_rngs: list, noise: list) -> TrainingState:
     """A fresh state around initial parameters."""
     m = params.shape[0]
     progress = Progress(n_iter=np.zeros(m, dtype=int), stopped=np.zeros(m, dtype=bool),
                         diverged=np.zeros(m, dtype=bool))
-    return TrainingState(params=params, streams=MemberStreams(shuffle_rngs, dropout_rngs), history=History(m),
+    return TrainingState(params=params, streams=MemberStreams(shuffle_rngs, noise), history=History(m),
                          progress=progress, outcome=Outcome([None] * m))

@@ -10,8 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from skreg._members import concat_in_order, take
-from skreg._network import StepBuffers
-from skreg._objective import Objective
+from skreg._objective import Objective, StepScratch
 from skreg._train import events
 from skreg._train.interrupts import even_if_interrupted
 from skreg._train.state import TrainConfig, TrainingData, TrainingState, make_optimizer
@@ -19,31 +18,23 @@ from skreg._train.stopping import EpochStart, FiniteGuard, check_finite_epoch, u
 
 
 class Workspace:
-    """What every step of a fit reuses: the objective, buffers allocated once, views computed once.
+    """What every step of a fit reuses: the objective, its step scratch, and the batch buffers, allocated once.
 
     Full-size batches are gathered into, and run through, preallocated
     arrays; only a last, smaller batch allocates its own.
     """
 
-    def __init__(self, objective: Objective, data: TrainingData, params: np.ndarray, batch_size: int):
-        m, dtype = params.shape[0], params.dtype
-        layout = objective.network.layout
+    def __init__(self, objective: Objective, data: TrainingData, state: TrainingState, batch_size: int):
+        m = state.n_members
         self.objective = objective
         self.batch_size = batch_size
-        self.buffers = StepBuffers.allocate(layout, m, batch_size, objective.regularization.noisy_layers, dtype)
-        self.grads = np.empty((m, layout.n_params), dtype=dtype)
-        self.penalty_work = np.empty((m, layout.n_weights), dtype=dtype)
-        self.views = (*layout.views(params), *layout.views(self.grads))
+        self.scratch = StepScratch(objective, state.params, batch_size, data.X.shape[1], state.streams.noise)
         # Every member reads its own (batch, ...) slice, one member included: a
         # single net is computed exactly as member k of an ensemble is.
         lead = (m, batch_size)
         self.X = None if sp.issparse(data.X) else np.empty(lead + data.X.shape[1:], dtype=data.X.dtype)
         self.Y = np.empty(lead + data.Y.shape[1:], dtype=data.Y.dtype)
         self.weight = np.empty(lead, dtype=data.sample_weight.dtype)
-
-    def buffers_for(self, n_rows: int):
-        """The step buffers for a batch of ``n_rows`` (``None``: allocate)."""
-        return self.buffers if n_rows == self.batch_size else None
 
 
 def epoch_order(data: TrainingData, state: TrainingState, shuffle: bool) -> np.ndarray:
@@ -78,18 +69,15 @@ def gather_batch(data: TrainingData, rows: np.ndarray, workspace: Workspace) -> 
 
 def train_step(X, Y, weight, state: TrainingState, workspace: Workspace) -> np.ndarray:
     """One minibatch update of every member; returns the batch's mean loss per member."""
-    objective = workspace.objective
-    loss = objective.batch_loss_and_gradient(state.params, workspace.grads, X, Y, weight, state.streams.dropout,
-                                             drawing=~state.progress.stopped,
-                                             buffers=workspace.buffers_for(weight.shape[-1]), views=workspace.views,
-                                             work=workspace.penalty_work)
+    objective, grads = workspace.objective, workspace.scratch.grads
+    loss = objective.batch_loss_and_gradient(state.params, X, Y, weight, ~state.progress.stopped, workspace.scratch)
     if events.active:
-        events.emit("gradient", state=state, grads=workspace.grads)
+        events.emit("gradient", state=state, grads=grads)
     if state.progress.stopped.any():
         # A frozen member's optimizer state stands still; its gradient, which
         # may not even be finite (inf * 0 is NaN), must not reach it.
-        workspace.grads[state.progress.stopped] = 0
-    state.optimizer.step(state.params, workspace.grads)
+        grads[state.progress.stopped] = 0
+    state.optimizer.step(state.params, grads)
     objective.prox(state.params, state.optimizer)
     return loss
 
@@ -293,7 +281,7 @@ def _run_epochs(data: TrainingData, state: TrainingState, config: TrainConfig, v
     stop_on_validation = validate is not None and config.early_stopping
     params = state.params
     batch_size = min(config.batch_size, data.member_rows.shape[1])
-    workspace = Workspace(data.objective(config.network), data, params, batch_size)
+    workspace = Workspace(data.objective(config.network), data, state, batch_size)
     epochs_run = 0
     start = EpochStart(state)
     try:
