@@ -153,8 +153,17 @@ class ProblemMixin:
             return int(self.max_samples)
         return max(1, int(round(self.max_samples * n_rows)))
 
+    def _stream_members(self, n_members: int):
+        """The key of each member's random streams (initialisation, shuffling, dropout): its index.
+
+        A hook: the members of a CV estimator's search all take member 0's
+        streams, as every fit of a GridSearchCV with an integer
+        ``random_state`` does.
+        """
+        return range(n_members)
+
     def _initial_state(self, config: TrainConfig, dtype, entropy: int, n_members: int | None = None):
-        members = range(self.n_estimators if n_members is None else n_members)
+        members = self._stream_members(self.n_estimators if n_members is None else n_members)
         params = initialize(config.network.layout, self.activation, member_generators(entropy, "init", members),
                             dtype)
         return new_state(params, member_generators(entropy, "shuffle", members),
