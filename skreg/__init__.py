@@ -3,6 +3,7 @@
 from skreg import _compat
 from skreg._display import TrainingCurveDisplay
 from skreg._estimators.classifier import RegularizedMLPClassifier
+from skreg._estimators.cv import RegularizedMLPClassifierCV, RegularizedMLPRegressorCV
 from skreg._estimators.regressor import RegularizedMLPRegressor
 from skreg._version import __version__
 
@@ -12,6 +13,8 @@ _compat.register_legacy_modules()
 # (numpy, scipy and scikit-learn types are trusted by skops already).
 SKOPS_TRUSTED_TYPES = [
     "skreg._estimators.classifier.RegularizedMLPClassifier",
+    "skreg._estimators.cv.RegularizedMLPClassifierCV",
+    "skreg._estimators.cv.RegularizedMLPRegressorCV",
     "skreg._estimators.regressor.RegularizedMLPRegressor",
     "skreg._network.ParameterLayout",
     "skreg._optimizers.Adam",
@@ -21,5 +24,5 @@ SKOPS_TRUSTED_TYPES = [
 ]
 
 
-__all__ = ["RegularizedMLPClassifier", "RegularizedMLPRegressor", "SKOPS_TRUSTED_TYPES", "TrainingCurveDisplay",
-           "__version__"]
+__all__ = ["RegularizedMLPClassifier", "RegularizedMLPClassifierCV", "RegularizedMLPRegressor",
+           "RegularizedMLPRegressorCV", "SKOPS_TRUSTED_TYPES", "TrainingCurveDisplay", "__version__"]
