@@ -48,13 +48,18 @@ def watched_scores(data: TrainingData, state: TrainingState, config: TrainConfig
     thinned networks and jumps with the masks: one lucky epoch would never
     be beaten and the fit would stop on noise, so the objective is then
     measured noise-free at the epoch's end (one forward pass over the
-    training rows).
+    training rows). Each member by its own rule: in a batch whose members
+    have different dropout rates, those without dropout still watch their
+    running loss, as each would alone.
     """
     if on_validation:
         return state.validation_score_curve[-1]
-    if data.regularization.is_noisy:
-        return -noise_free_objective(data, state.params, config)
-    return -state.loss_curve[-1]
+    scores = -state.loss_curve[-1]
+    noisy = np.flatnonzero(data.regularization.dropout.any(axis=1))
+    if noisy.size:
+        scores = scores.copy()
+        scores[noisy] = -noise_free_objective(data.subset(noisy), state.params[noisy], config)
+    return scores
 
 
 def update_stopping(state: TrainingState, config: TrainConfig, scores: np.ndarray, active: np.ndarray,
