@@ -32,6 +32,8 @@ from skreg._random import root_entropy
 SEARCHED = ("alpha", "dropout", "l1_ratio")
 # The CV estimators' own parameters, not the base estimator's.
 CV_ONLY = ("alphas", "dropouts", "l1_ratios", "cv", "refit")
+# What scikit-learn itself keeps on an estimator (its callbacks and their context): never the refit's to pass on.
+SKLEARN_PRIVATE = ("_skl_", "_callback", "_parent_callback")
 
 
 class _SearchClassifier(SearchMembersMixin, RegularizedMLPClassifier):
@@ -116,10 +118,17 @@ class CVMixin:
         return self
 
     def _clear_fitted(self) -> None:
-        """Drop every attribute of an earlier fit (its refit may have set some this one does not)."""
+        """Drop every attribute of an earlier fit (its refit may have set some this one does not).
+
+        Those are the public fitted ones (``name_``) and the private ones
+        taken from the refit; others (scikit-learn's own, e.g. its callback
+        context) stay.
+        """
         params = set(self.get_params(deep=False))
-        for name in [name for name in self.__dict__ if name not in params]:
-            del self.__dict__[name]
+        earlier = {name for name in self.__dict__ if name.endswith("_")} | set(self.__dict__.get("_adopted", ()))
+        for name in earlier - params:
+            self.__dict__.pop(name, None)
+        self.__dict__.pop("_adopted", None)
 
     def _base_params(self, **settings) -> dict:
         """The base estimator's parameters: the CV estimator's own, less the search's, plus ``settings``."""
@@ -256,9 +265,10 @@ class CVMixin:
         self.refit_time_ = time.perf_counter() - started
         self.best_estimator_ = refit
         own = set(refit.get_params(deep=False)) | {"n_features_in_", "feature_names_in_"}
-        for name, value in vars(refit).items():
-            if name not in own:
-                setattr(self, name, value)
+        adopted = [name for name in vars(refit) if name not in own and not name.startswith(SKLEARN_PRIVATE)]
+        for name in adopted:
+            setattr(self, name, vars(refit)[name])
+        self._adopted = tuple(adopted)
 
 
 def _parameters_without(names: tuple) -> str:
