@@ -11,6 +11,7 @@ estimator's).
 import re
 import time
 import warnings
+from inspect import signature
 
 import numpy as np
 from sklearn.base import _fit_context, is_classifier
@@ -81,8 +82,8 @@ class CVMixin:
             The targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the rows in every member's objective (over its own
-            training fold) and in the refit; the held-out scores are
-            unweighted, as GridSearchCV's are by default.
+            training fold), in the held-out scores (when the scorer takes
+            weights, as GridSearchCV's since scikit-learn 1.9) and in the refit.
 
         Returns
         -------
@@ -189,7 +190,7 @@ class CVMixin:
             self._fit_members(search, X, y, sample_weight)
             fit_times[members.candidates, members.folds] = (time.perf_counter() - started) / members.n_members
             diverged[members.candidates, members.folds] = search._training_state.diverged
-            self._score_members(search, members, folds, X, y, scores, score_times, diverged)
+            self._score_members(search, members, folds, X, y, sample_weight, scores, score_times, diverged)
         return scores, fit_times, score_times, diverged
 
     @staticmethod
@@ -212,19 +213,26 @@ class CVMixin:
         if search._training_state.interrupted:
             raise KeyboardInterrupt("the CV search was interrupted; the estimator is left as it was before fit")
 
-    def _score_members(self, search, members, folds: list, X, y, scores, score_times, diverged) -> None:
-        """Score each member on its held-out fold with ``scoring`` (None: the estimator's ``score``)."""
+    def _score_members(self, search, members, folds: list, X, y, sample_weight, scores, score_times,
+                       diverged) -> None:
+        """Score each member on its held-out fold with ``scoring`` (None: the estimator's ``score``).
+
+        The held-out rows are weighted by ``sample_weight`` when the scorer
+        takes weights, as GridSearchCV weights them (scikit-learn >= 1.9).
+        """
         scorer = check_scoring(search.estimators_[0], scoring=self.scoring)
+        weighted = sample_weight is not None and _accepts_sample_weight(scorer)
         for fold in np.unique(members.folds):
             test = folds[fold][1]
             X_test, y_test = X[test], y[test]
+            weights = {"sample_weight": sample_weight[test]} if weighted else {}
             for k in np.flatnonzero(members.folds == fold):
                 candidate = members.candidates[k]
                 if diverged[candidate, fold]:
                     continue
                 started = time.perf_counter()
                 with np.errstate(all="ignore"):
-                    scores[candidate, fold] = scorer(search.estimators_[k], X_test, y_test)
+                    scores[candidate, fold] = scorer(search.estimators_[k], X_test, y_test, **weights)
                 score_times[candidate, fold] = time.perf_counter() - started
 
     def _choose(self, results: dict, candidates: list, diverged: np.ndarray) -> None:
@@ -269,6 +277,18 @@ class CVMixin:
         for name in adopted:
             setattr(self, name, vars(refit)[name])
         self._adopted = tuple(adopted)
+
+
+def _accepts_sample_weight(scorer) -> bool:
+    """Whether a scorer takes ``sample_weight`` (GridSearchCV's test, which warns when it does not)."""
+    if hasattr(scorer, "_accept_sample_weight"):
+        accepts = scorer._accept_sample_weight()
+    else:
+        accepts = "sample_weight" in signature(scorer).parameters
+    if not accepts:
+        warnings.warn(f"The scoring {scorer} does not support sample_weight: the held-out scores are unweighted.",
+                      UserWarning, stacklevel=5)
+    return accepts
 
 
 def _parameters_without(names: tuple) -> str:
