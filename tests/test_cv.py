@@ -302,3 +302,21 @@ def test_members_share_x(data):
                           for cls in CV_ESTIMATORS])
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+def test_members_split_over_workers_score_the_same(data):
+    """Members over joblib workers (n_jobs=2) train exactly as in one process (each on one BLAS thread)."""
+    X, y = data["X"], data["y_reg"]
+    params = dict(**SMALL, alphas=[0.1, 1.0], dropouts=[0.0, 0.3], cv=3)
+    here = RegularizedMLPRegressorCV(**params).fit(X, y)
+    workers = RegularizedMLPRegressorCV(**params, n_jobs=2).fit(X, y)
+    assert_array_equal(here.cv_results_["mean_test_score"], workers.cv_results_["mean_test_score"])
+
+
+def test_warm_start_continues_the_refit(data):
+    X, y = data["X"], data["y_reg"]
+    model = RegularizedMLPRegressorCV(**SMALL, alphas=[0.1, 1.0], cv=3, warm_start=True).fit(X, y)
+    epochs = len(model.loss_curve_)
+    refit = model.best_estimator_
+    model.fit(X, y)
+    assert model.best_estimator_ is refit and len(model.loss_curve_) == 2 * epochs
