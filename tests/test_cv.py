@@ -241,12 +241,17 @@ def test_in_a_pipeline_clones_and_pickles(data):
     assert loaded[-1].best_params_ == pipe[-1].best_params_
 
 
-def test_skops_loads_with_the_documented_types(data):
+@pytest.mark.parametrize("cls", CV_ESTIMATORS)
+def test_skops_loads_with_the_documented_types(cls, data):
+    """A CV model needs its own class beside the types its refit needs, all in SKOPS_TRUSTED_TYPES."""
     skops_io = pytest.importorskip("skops.io")
-    X, y = data["X"], data["y_reg"]
-    model = RegularizedMLPRegressorCV(**SMALL, alphas=[0.1, 1.0], cv=3).fit(X, y)
+    X, y = _problem(cls, data)
+    model = cls(**SMALL, alphas=[0.1, 1.0], cv=3).fit(X, y)
     dumped = skops_io.dumps(model)
-    assert set(skops_io.get_untrusted_types(data=dumped)) <= set(SKOPS_TRUSTED_TYPES)
+    untrusted = set(skops_io.get_untrusted_types(data=dumped))
+    refit_needs = set(skops_io.get_untrusted_types(data=skops_io.dumps(model.best_estimator_)))
+    assert untrusted == refit_needs | {f"skreg._estimators.cv.{cls.__name__}"}
+    assert untrusted <= set(SKOPS_TRUSTED_TYPES)
     loaded = skops_io.loads(dumped, trusted=SKOPS_TRUSTED_TYPES)
     assert_array_equal(loaded.predict(X), model.predict(X))
 
