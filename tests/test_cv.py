@@ -195,7 +195,7 @@ def test_refit_ensemble_and_intervals(data):
 def test_a_refit_clears_the_previous_fits_attributes(data):
     X, y = data["X"], data["y_reg"]
     model = RegularizedMLPRegressorCV(**SMALL, alphas=[0.1, 1.0], cv=3, n_estimators=8, bootstrap=True,
-                                      max_samples=0.5, oob_score=True).fit(X, y)
+                                      max_samples=0.3, oob_score=True).fit(X, y)
     assert hasattr(model, "oob_score_")
     model.set_params(n_estimators=1, bootstrap=False, oob_score=False).fit(X, y)
     assert not hasattr(model, "oob_score_")
