@@ -3,6 +3,7 @@
 from skreg import _compat, _version
 from skreg._display import TrainingCurveDisplay
 from skreg._estimators.classifier import RegularizedMLPClassifier
+from skreg._estimators.cv import RegularizedMLPClassifierCV, RegularizedMLPRegressorCV
 from skreg._estimators.regressor import RegularizedMLPRegressor
 from skreg._wrappers import predict_interval, predict_uncertainty
 
@@ -16,6 +17,8 @@ __version__ = _version.__version__
 #: ``skops.io.load(path, trusted=skreg.SKOPS_TRUSTED_TYPES)``.
 SKOPS_TRUSTED_TYPES = [
     "skreg._estimators.classifier.RegularizedMLPClassifier",
+    "skreg._estimators.cv.RegularizedMLPClassifierCV",
+    "skreg._estimators.cv.RegularizedMLPRegressorCV",
     "skreg._estimators.regressor.RegularizedMLPRegressor",
     "skreg._network.ParameterLayout",
     "skreg._optimizers.Adam",
@@ -30,5 +33,6 @@ SKOPS_TRUSTED_TYPES = [
 ]
 
 
-__all__ = ["RegularizedMLPClassifier", "RegularizedMLPRegressor", "SKOPS_TRUSTED_TYPES", "TrainingCurveDisplay",
-           "__version__", "predict_interval", "predict_uncertainty"]
+__all__ = ["RegularizedMLPClassifier", "RegularizedMLPClassifierCV", "RegularizedMLPRegressor",
+           "RegularizedMLPRegressorCV", "SKOPS_TRUSTED_TYPES", "TrainingCurveDisplay", "__version__",
+           "predict_interval", "predict_uncertainty"]

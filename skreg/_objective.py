@@ -85,8 +85,13 @@ class Regularization:
     @property
     def is_noisy(self) -> bool:
         """Whether the step draws random noise (dropout masks, noise on inputs, weights or labels) for any member."""
-        return bool(self.dropout.any() or self.input_noise.any() or self.weight_noise.any()
-                    or self.label_noise.any())
+        return bool(self.noisy_members.any())
+
+    @property
+    def noisy_members(self) -> np.ndarray:
+        """Whether each member's step draws random noise, shape (m,)."""
+        return (self.dropout.any(axis=1) | (self.input_noise > 0) | (self.weight_noise > 0)
+                | (self.label_noise > 0))
 
     @property
     def noisy_layers(self) -> tuple:

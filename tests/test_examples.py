@@ -192,8 +192,14 @@ def every_noise_lowers_the_test_log_loss(stdout):
     assert not worse, f"{worse} did not lower the unregularized test log-loss {none}"
 
 
+def cross_validation_prefers_regularization(stdout):
+    chosen, weakest = numbers(r"^chosen: .*?CV accuracy ([0-9.]+) \(weakest regularization, .*?: ([0-9.]+)\)", stdout)
+    assert chosen >= weakest + 0.01, f"the chosen pair ({chosen}) should beat the weakest regularization ({weakest})"
+
+
 # What each fast mode must show, read off its printed output (plot_tuning's point is its table).
 POINTS = {
+    "plot_cv_path.py": cross_validation_prefers_regularization,
     "plot_early_stopping.py": early_stopping_stops_early,
     "plot_penalties.py": l1_switches_inputs_off,
     "plot_dropout.py": dropout_closes_the_gap,

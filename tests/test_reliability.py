@@ -33,12 +33,19 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import make_classification, make_regression
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 import skreg
 import skreg._estimators.base
-from skreg import SKOPS_TRUSTED_TYPES, RegularizedMLPClassifier, RegularizedMLPRegressor
+from skreg import (
+    SKOPS_TRUSTED_TYPES,
+    RegularizedMLPClassifier,
+    RegularizedMLPClassifierCV,
+    RegularizedMLPRegressor,
+    RegularizedMLPRegressorCV,
+)
 from skreg._train import events
 
 FUZZ_EXAMPLES = int(os.environ.get("SKREG_FUZZ_EXAMPLES", "60"))
@@ -1020,6 +1027,13 @@ def test_skops_trusted_types_are_exactly_the_types_models_need(fitted):
     needed = set()
     for name in PERSISTENCE_CONFIGURATIONS:
         needed |= set(skops.io.get_untrusted_types(data=skops.io.dumps(fitted(name))))
+    X, y = make_classification(n_samples=60, n_features=4, random_state=0)
+    for cv_class, target in ((RegularizedMLPClassifierCV, y), (RegularizedMLPRegressorCV, X[:, 0])):
+        search = cv_class(hidden_layer_sizes=(3,), alphas=[0.1, 1.0], cv=2, max_iter=3, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            search.fit(X, target)
+        needed |= set(skops.io.get_untrusted_types(data=skops.io.dumps(search)))
     assert len(SKOPS_TRUSTED_TYPES) == len(set(SKOPS_TRUSTED_TYPES)), "SKOPS_TRUSTED_TYPES has duplicates"
     assert needed == set(SKOPS_TRUSTED_TYPES)
 

@@ -53,6 +53,16 @@ class ProblemMixin:
             return all_rows, None
         if self.bootstrap:
             return all_rows, "out-of-bag"
+        train_rows, val_rows = self._early_stopping_split(y, entropy)
+        return train_rows, (X[val_rows], Y[val_rows], sample_weight[val_rows], y[val_rows])
+
+    def _early_stopping_split(self, y, entropy: int) -> tuple:
+        """The early-stopping split of the rows labelled ``y``: sorted training and validation positions.
+
+        The one rule for it: a CV estimator splits each training fold by it,
+        as the estimator fitted on that fold alone would.
+        """
+        n = len(y)
         n_val = int(np.ceil(self.validation_fraction * n)) if n else 0
         if n_val < 2 or n - n_val < 1:
             raise ValueError(
@@ -63,11 +73,11 @@ class ProblemMixin:
         stratify = self._stratify(y)
         if stratify is not None:
             self._check_stratifiable(stratify, n_val, n - n_val)
-        train_rows, val_rows = train_test_split(all_rows, test_size=n_val, stratify=stratify,
+        train_rows, val_rows = train_test_split(np.arange(n), test_size=n_val, stratify=stratify,
                                                 random_state=stream_seed(entropy, "split"))
         train_rows.sort()
         val_rows.sort()
-        return train_rows, (X[val_rows], Y[val_rows], sample_weight[val_rows], y[val_rows])
+        return train_rows, val_rows
 
     def _check_stratifiable(self, labels, n_val: int, n_train: int) -> None:
         """The early-stopping split is stratified by class: refuse, never silently drop, a split that cannot be.
@@ -144,8 +154,17 @@ class ProblemMixin:
             return int(self.max_samples)
         return max(1, int(round(self.max_samples * n_rows)))
 
+    def _stream_members(self, n_members: int):
+        """The key of each member's random streams (initialisation, shuffling, dropout): its index.
+
+        A hook: the members of a CV estimator's search all take member 0's
+        streams, as every fit of a GridSearchCV with an integer
+        ``random_state`` does.
+        """
+        return range(n_members)
+
     def _initial_state(self, config: TrainConfig, dtype, entropy: int, n_members: int | None = None):
-        members = range(self.n_estimators if n_members is None else n_members)
+        members = self._stream_members(self.n_estimators if n_members is None else n_members)
         params = initialize(config.network.layout, self.activation, member_generators(entropy, "init", members),
                             dtype)
         return new_state(params, member_generators(entropy, "shuffle", members),

@@ -81,13 +81,17 @@ def watched_scores(data: TrainingData, state: TrainingState, config: TrainConfig
     thinned networks and jumps with the masks: one lucky epoch would never
     be beaten and the fit would stop on noise, so the objective is then
     measured noise-free at the epoch's end (one forward pass over the
-    training rows).
+    training rows). Each member by its own rule: in a batch whose members
+    have different settings, those whose step draws no noise still watch
+    their running loss, as each would alone.
     """
     if on_validation:
         return state.history.validation_score[-1]
-    if data.regularization.is_noisy:
-        return -noise_free_objective(data, state.params, config)
-    return -state.history.loss[-1]
+    scores = -state.history.loss[-1]
+    noisy = np.flatnonzero(data.regularization.noisy_members)
+    if noisy.size:
+        scores[noisy] = -noise_free_objective(data.take_members(noisy), state.params[noisy], config)
+    return scores
 
 
 def update_stopping(state: TrainingState, config: TrainConfig, scores: np.ndarray, active: np.ndarray,
