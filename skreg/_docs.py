@@ -102,12 +102,16 @@ hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         fit on a lucky epoch.
 
     verbose : bool, default=False
-        Print one line per epoch, starting as scikit-learn's does
+        Report progress for 'sgd' and 'adam'. In a log (output that is not
+        a terminal), one line per epoch, starting as scikit-learn's does
         (``Iteration N, loss = ...``, N counting this call's epochs like
-        ``n_iter_``), then validation loss and score, elapsed time. An
-        ensemble trained in groups (see ``n_jobs``) prints one line per
-        group and epoch, prefixed with its members (``[members 0-4]``) and
-        averaged over them.
+        ``n_iter_``), then validation loss and score, members still
+        training, elapsed time. On a terminal, one line rewritten in place:
+        epoch k of ``max_iter``, members still training, best score so far,
+        elapsed time and at most how long is left. An ensemble's groups of
+        members, trained side by side, report as one fit, in epoch order;
+        chunks trained in other processes (``n_jobs``) report apart,
+        prefixed with their members (``[members 0-4]``).
 
     warm_start : bool, default=False
         Continue from the previous fit's weights *and* optimizer state

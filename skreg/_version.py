@@ -1,3 +1,3 @@
 """The package version, in a module of its own so the estimators can record it when pickled."""
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"

@@ -83,3 +83,47 @@ def test_a_label_names_a_chunk_of_members():
     report.join(0)
     report.epoch(0, 1, np.ones(3), np.ones(3, bool), training_after=3)
     assert stream.getvalue().startswith("[members 3-5] Iteration 1, loss = 1.00000000")
+
+
+def _regression():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    return X, X[:, 0] - X[:, 1]
+
+
+def test_an_ensemble_trained_in_groups_reports_as_one_fit(capsys):
+    """Groups side by side (2 on this machine's 2 cores, 1 on one) print one line per epoch, in order, unlabelled."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skreg import RegularizedMLPRegressor
+
+    X, y = _regression()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        RegularizedMLPRegressor(hidden_layer_sizes=(8,), max_iter=6, n_estimators=6, verbose=True,
+                                random_state=0).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[0] for line in lines] == [f"Iteration {k}" for k in range(1, 7)]
+    assert all("members training = 6/6" in line for line in lines)
+
+
+def test_a_terminal_sees_one_line_rewritten_in_place(monkeypatch):
+    import sys
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skreg import RegularizedMLPRegressor
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    X, y = _regression()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        RegularizedMLPRegressor(hidden_layer_sizes=(8,), max_iter=4, n_estimators=3, verbose=True,
+                                random_state=0).fit(X, y)
+    text = terminal.getvalue()
+    assert text.count("\n") == 1 and text.endswith("\n") and text.count("\r") == 4
+    assert text.rstrip().split("\r")[-1].startswith("epoch 4/4, 3/3 members training, best loss ")

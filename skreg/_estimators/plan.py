@@ -10,7 +10,13 @@ from skreg._members import concat, take
 from skreg._train.blas import one_blas_thread_per_group
 from skreg._train.interrupts import StopSignal
 from skreg._train.parallel import side_by_side_groups, train_members, train_side_by_side
+from skreg._train.progress import GroupReport, ProgressReport
 from skreg._train.state import TrainConfig, TrainingData
+
+
+def _group_report(report, group):
+    """Group ``group``'s handle on ``report`` (None without a report)."""
+    return None if report is None else GroupReport(report, group)
 
 
 def _members_label(members: np.ndarray) -> str:
@@ -41,7 +47,7 @@ class TrainingPlanMixin:
         if not parallel:
             with self._blas_threads_of_a_group():
                 return train_members(data, state, config, self._validator(config, validation, members), incremental,
-                                     stop)
+                                     stop, _group_report(self._progress_report(config, members, incremental), 0))
         n_chunks = min(effective_n_jobs(self.n_jobs), state.n_members)
         if n_chunks <= 1:
             return self._train_chunk(data, state, config, validation, incremental, members, stop)
@@ -65,18 +71,29 @@ class TrainingPlanMixin:
         Each group is still trained as one batched ensemble.
         """
         n_groups = side_by_side_groups(state.n_members)
+        report = self._progress_report(config, members, incremental)
         if n_groups <= 1:
-            label = _members_label(members) if len(members) < self.n_estimators else ""
             with self._blas_threads_of_a_group():
                 return train_members(data, state, config, self._validator(config, validation, members),
-                                     incremental, stop, label=label)
+                                     incremental, stop, _group_report(report, 0))
         groups = np.array_split(np.arange(state.n_members), n_groups)
+        # Every group joins the report before any trains: it shows an epoch once all groups have finished it.
         return train_side_by_side(
             [(take(data, group, view=True), take(state, group), self._validator(config, validation, members[group]),
-              _members_label(members[group]))
-             for group in groups],
+              _group_report(report, index))
+             for index, group in enumerate(groups)],
             config, incremental, stop,
         )
+
+    def _progress_report(self, config: TrainConfig, members: np.ndarray, incremental: bool):
+        """The ``verbose`` report of these members' training (None when quiet): one for all their groups.
+
+        A chunk trained in a joblib worker reports apart, its lines prefixed by its members.
+        """
+        if not config.verbose:
+            return None
+        label = _members_label(members) if len(members) < self.n_estimators else ""
+        return ProgressReport(len(members), 1 if incremental else config.max_iter, label=label)
 
     def _blas_threads_of_a_group(self):
         """A single net keeps every BLAS thread; an ensemble's members train on one, in every grouping."""

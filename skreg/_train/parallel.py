@@ -7,12 +7,14 @@ from skreg._train import events
 from skreg._train.blas import blas_controller
 from skreg._train.interrupts import StopSignal, ctrl_c_sets, even_if_interrupted
 from skreg._train.lbfgs import fit_lbfgs
+from skreg._train.progress import GroupReport
 from skreg._train.state import TrainConfig, TrainingData, TrainingState
 from skreg._train.stochastic import fit_stochastic
 
 
 def train_members(data: TrainingData, state: TrainingState, config: TrainConfig, validate=None,
-                  incremental: bool = False, stop: threading.Event | None = None, label: str = "") -> TrainingState:
+                  incremental: bool = False, stop: threading.Event | None = None,
+                  report: GroupReport | None = None) -> TrainingState:
     """Train the members of ``state`` with the configured solver; returns the state.
 
     A module-level function so that parallel workers (joblib, dask) can run
@@ -30,7 +32,7 @@ def train_members(data: TrainingData, state: TrainingState, config: TrainConfig,
             state = fit_lbfgs(data, state, config, stop)
         else:
             state = fit_stochastic(data, state, config, validate, max_epochs=1 if incremental else None,
-                                   check_stopping=not incremental, stop=stop, label=label)
+                                   check_stopping=not incremental, stop=stop, report=report)
     state.outcome.interrupted |= stop.is_set()  # Ctrl-C after the last step: nothing to undo, but it was pressed
     if events.active:
         events.emit("group_end", state=state, stop=stop)
@@ -69,7 +71,7 @@ def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = Fa
     Parameters
     ----------
     groups : list of tuple
-        ``(data, state, validate, label)`` per group of fresh members, as
+        ``(data, state, validate, report)`` per group of fresh members, as
         ``train_members`` takes them.
 
     stop : threading.Event, optional
@@ -89,8 +91,8 @@ def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = Fa
 
     def train_group(index):
         try:
-            data, state, validate, label = groups[index]
-            outcomes[index] = train_members(data, state, config, validate, incremental, stop, label)
+            data, state, validate, report = groups[index]
+            outcomes[index] = train_members(data, state, config, validate, incremental, stop, report)
         except BaseException as error:
             outcomes[index] = error
             stop.set()

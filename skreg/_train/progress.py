@@ -168,3 +168,26 @@ def _duration(seconds: float) -> str:
         return f"{minutes} min {seconds:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+@dataclass
+class GroupReport:
+    """One group of members' handle on the fit's ``ProgressReport``: what the epoch loop calls."""
+
+    report: ProgressReport
+    group: object = 0
+
+    def __post_init__(self):
+        self.report.join(self.group)
+
+    def epoch(self, state, active_before: np.ndarray, epoch: int) -> None:
+        """The group's state after its ``epoch``-th epoch of this call; ``active_before``: who trained in it."""
+        history = state.history
+        trained = active_before if active_before.any() else np.ones_like(active_before)
+        validation = (history.validation_loss[-1], history.validation_score[-1]) if history.validated else (None,
+                                                                                                            None)
+        self.report.epoch(self.group, epoch, history.loss[-1], trained, *validation,
+                          training_after=int((~state.progress.stopped).sum()))
+
+    def finish(self) -> None:
+        self.report.finish(self.group)

@@ -3,7 +3,6 @@
 import copy
 import functools
 import threading
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +12,7 @@ from skreg._members import concat_in_order, take
 from skreg._objective import Objective, StepScratch
 from skreg._train import events
 from skreg._train.interrupts import even_if_interrupted
+from skreg._train.progress import GroupReport
 from skreg._train.state import TrainConfig, TrainingData, TrainingState, make_optimizer
 from skreg._train.stopping import EpochStart, FiniteGuard, check_finite_epoch, update_stopping, watched_scores
 
@@ -114,35 +114,15 @@ def run_epoch(data: TrainingData, state: TrainingState, config: TrainConfig, wor
 
 @dataclass
 class EpochLines:
-    """What ``verbose`` lines need to know of a whole group while only some of its members train."""
+    """Where a group reports its epochs, and how many its curves held before this call (lines count this call's)."""
 
-    started: float
-    label: str
-    n_group: int
-    epochs_before: int = 0  # epochs in the group's curves before this call: lines count this call's, as n_iter_ does
-
-
-def report_epoch(state: TrainingState, active_before: np.ndarray, lines: EpochLines) -> None:
-    """One line per epoch for ``verbose=True``, prefixed by ``[label]`` when one group of members reports.
-
-    It starts as scikit-learn's does, ``Iteration N, loss = ...``, which scripts parse.
-    """
-    members = active_before if active_before.any() else np.ones_like(active_before)
-    history = state.history
-    line = f"[{lines.label}] " if lines.label else ""
-    line += f"Iteration {len(history) - lines.epochs_before}, loss = {history.loss[-1][members].mean():.8f}"
-    if history.validated:
-        line += f", validation loss = {history.validation_loss[-1][members].mean():.8f}"
-        line += f", validation score = {history.validation_score[-1][members].mean():.6f}"
-    if lines.n_group > 1:
-        line += f", members training = {int((~state.progress.stopped).sum())}/{lines.n_group}"
-    line += f", elapsed = {time.perf_counter() - lines.started:.2f} s"
-    print(line, flush=True)
+    report: GroupReport | None
+    epochs_before: int = 0
 
 
 def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig, validate=None,
                    max_epochs: int | None = None, check_stopping: bool = True,
-                   stop: threading.Event | None = None, label: str = "") -> TrainingState:
+                   stop: threading.Event | None = None, report: GroupReport | None = None) -> TrainingState:
     """Train every member with sgd or adam for up to ``max_epochs`` epochs.
 
     Parameters
@@ -166,14 +146,18 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
     stop : threading.Event, optional
         Shared with groups of members trained beside this one: set, it
         interrupts this group; an interruption here sets it.
-    label : str
-        Names this group's members in ``verbose`` lines (``"members 0-4"``).
+    report : GroupReport, optional
+        Where this group's epochs are reported (``verbose``).
     """
     max_epochs = config.max_iter if max_epochs is None else max_epochs
     _start_call(state, config)
-    lines = EpochLines(time.perf_counter(), label, state.n_members, epochs_before=len(state.history.loss))
-    parts, part_members, live, members = _train_in_batch(data, state, config, validate, max_epochs, check_stopping,
-                                                         stop, lines)
+    lines = EpochLines(report, epochs_before=len(state.history.loss))
+    try:
+        parts, part_members, live, members = _train_in_batch(data, state, config, validate, max_epochs,
+                                                             check_stopping, stop, lines)
+    finally:
+        if report is not None:
+            report.finish()
     state, cut_short = even_if_interrupted(_rejoin, parts, part_members, live, members, validate, state, config)
     if cut_short:
         state.outcome.interrupted, state.outcome.reached_max_iter = True, False
@@ -304,8 +288,8 @@ def _run_epochs(data: TrainingData, state: TrainingState, config: TrainConfig, v
                 update_stopping(state, config, scores, active, keep_best=stop_on_validation)
             # The epoch is recorded whole: from here on an interruption keeps it.
             start, epochs_run = EpochStart(state), epochs_run + 1
-            if config.verbose:
-                report_epoch(state, active, lines)
+            if lines.report is not None:
+                lines.report.epoch(state, active, len(state.history.loss) - lines.epochs_before)
     except KeyboardInterrupt:
         # Cut short in a step or in its bookkeeping, the epoch is undone: weights, curves, counters.
         start.restore(state)
