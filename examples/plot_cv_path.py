@@ -1,4 +1,5 @@
 """A regularization path chosen by cross-validation: RegularizedMLPClassifierCV.
+=============================================================================
 
 ``RegularizedMLPClassifierCV`` searches ``alphas`` x ``dropouts`` as ``RidgeCV`` searches its alphas:
 every (candidate, fold) network trains as one member of a batched fit and is scored on its held-out

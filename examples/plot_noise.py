@@ -1,4 +1,5 @@
 """Noise against overfitting: dropout (Bernoulli and Gaussian), noise on inputs, weights and labels.
+=================================================================================================
 
 A wide two-layer network (2 x 256 ReLU units, no weight penalty) is trained on 500 rows of a
 classification problem with 15% flipped labels, long enough to memorise them. Each regularizer

@@ -57,9 +57,20 @@ class CVMixin:
 
     # Once fitted, the CV estimator is the base estimator at the chosen settings: code that reads the
     # base estimator's alpha, dropout or l1_ratio (e.g. the dropout rates) reads the chosen ones.
-    alpha = property(lambda self: self._chosen("alpha_"))
-    dropout = property(lambda self: self._chosen("dropout_"))
-    l1_ratio = property(lambda self: self._chosen("l1_ratio_"))
+    @property
+    def alpha(self):
+        """The chosen ``alpha`` (``alpha_``), once fitted."""
+        return self._chosen("alpha_")
+
+    @property
+    def dropout(self):
+        """The chosen dropout rate (``dropout_``), once fitted."""
+        return self._chosen("dropout_")
+
+    @property
+    def l1_ratio(self):
+        """The chosen ``l1_ratio`` (``l1_ratio_``), once fitted."""
+        return self._chosen("l1_ratio_")
 
     def _chosen(self, name: str):
         if name not in self.__dict__:
@@ -67,7 +78,15 @@ class CVMixin:
                                  f"among its candidates ({name}).")
         return self.__dict__[name]
 
-    partial_fit = available_if(_no_partial_fit)(lambda self, *args, **kwargs: None)
+    @available_if(_no_partial_fit)
+    def partial_fit(self, *args, **kwargs):
+        """Not available: a CV estimator chooses among candidates with whole fits (``AttributeError``).
+
+        Parameters
+        ----------
+        *args, **kwargs
+            Whatever the base estimator's ``partial_fit`` takes.
+        """
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -302,6 +321,13 @@ class RegularizedMLPClassifierCV(CVMixin, RegularizedMLPClassifier):
         "Multi-layer perceptron classifier", "RegularizedMLPClassifier",
         """class_weight : dict, 'balanced' or None, default=None
         Weights of the classes, multiplied into ``sample_weight``.
+
+    label_smoothing : float in [0, 1), default=0.0
+        As the base estimator's: train on ``(1 - eps) * onehot + eps / K``.
+
+    label_noise : float in [0, 1), default=0.0
+        As the base estimator's: each epoch, each training row's label is
+        replaced with this probability by a class drawn uniformly.
 
     """,
         """
