@@ -1,7 +1,7 @@
 """skreg: regularized neural networks as first-class scikit-learn estimators."""
 
 from skreg import _compat, _version
-from skreg._display import TrainingCurveDisplay
+from skreg._display import RegularizationPathDisplay, TrainingCurveDisplay
 from skreg._estimators.classifier import RegularizedMLPClassifier
 from skreg._estimators.cv import RegularizedMLPClassifierCV, RegularizedMLPRegressorCV
 from skreg._estimators.regressor import RegularizedMLPRegressor
@@ -33,6 +33,6 @@ SKOPS_TRUSTED_TYPES = [
 ]
 
 
-__all__ = ["RegularizedMLPClassifier", "RegularizedMLPClassifierCV", "RegularizedMLPRegressor",
-           "RegularizedMLPRegressorCV", "SKOPS_TRUSTED_TYPES", "TrainingCurveDisplay", "__version__",
-           "predict_interval", "predict_uncertainty"]
+__all__ = ["RegularizationPathDisplay", "RegularizedMLPClassifier", "RegularizedMLPClassifierCV",
+           "RegularizedMLPRegressor", "RegularizedMLPRegressorCV", "SKOPS_TRUSTED_TYPES", "TrainingCurveDisplay",
+           "__version__", "predict_interval", "predict_uncertainty"]

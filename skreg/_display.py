@@ -194,3 +194,143 @@ class TrainingCurveDisplay:
         label = f"best epoch {epochs[0]} (weights kept)" if epochs.size == 1 else "members' best epochs (kept)"
         return [ax.axvline(epoch, color="black", ls="--", lw=1, label=label if i == 0 else None)
                 for i, epoch in enumerate(epochs)]
+
+
+def _grid_key(value) -> str:
+    """A hashable, readable key of a dropout setting (one float, or one per hidden layer)."""
+    return f"{value:g}" if np.ndim(value) == 0 else "(" + ", ".join(f"{rate:g}" for rate in value) + ")"
+
+
+class RegularizationPathDisplay:
+    """The regularization path a CV estimator searched: mean CV score against ``alpha``, one line per dropout.
+
+    Build it with :meth:`from_estimator` from a fitted
+    ``RegularizedMLPClassifierCV`` or ``RegularizedMLPRegressorCV`` (or a
+    Pipeline ending in one); :meth:`plot` draws it. With ``l1_ratios``,
+    the path shown is that of the chosen ``l1_ratio_``.
+
+    Parameters
+    ----------
+    alphas : ndarray of shape (n_alphas,)
+        The candidates' alphas, ascending.
+    dropouts : list of str
+        The candidates' dropout settings, as legend labels.
+    mean_scores, std_scores : ndarray of shape (n_alphas, n_dropouts)
+        Mean and standard deviation over the folds of each candidate's
+        held-out score (NaN for a candidate that diverged).
+    best_alpha, best_dropout : float, str
+        The chosen candidate.
+    best_score : float
+        Its mean CV score.
+    estimator_name : str, default=None
+        Shown in the title.
+
+    Attributes
+    ----------
+    lines_ : list of matplotlib Line2D
+        One line per dropout setting.
+    bands_ : list of matplotlib PolyCollection
+        The bands of one standard deviation over the folds.
+    best_marker_ : matplotlib Line2D
+        The chosen candidate.
+    ax_ : matplotlib Axes
+    figure_ : matplotlib Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn.datasets import load_iris
+    >>> from skreg import RegularizationPathDisplay, RegularizedMLPClassifierCV
+    >>> X, y = load_iris(return_X_y=True)
+    >>> search = RegularizedMLPClassifierCV((8,), alphas=[0.1, 10.0], dropouts=[0.0, 0.2], cv=2,
+    ...                                     max_iter=20, learning_rate_init=0.01, random_state=0).fit(X, y)
+    >>> display = RegularizationPathDisplay.from_estimator(search)
+    >>> len(display.lines_)
+    2
+    """
+
+    def __init__(self, *, alphas, dropouts, mean_scores, std_scores, best_alpha, best_dropout, best_score,
+                 estimator_name=None):
+        self.alphas = alphas
+        self.dropouts = dropouts
+        self.mean_scores = mean_scores
+        self.std_scores = std_scores
+        self.best_alpha = best_alpha
+        self.best_dropout = best_dropout
+        self.best_score = best_score
+        self.estimator_name = estimator_name
+
+    @classmethod
+    def from_estimator(cls, estimator, *, ax=None, **kwargs):
+        """The display of a fitted CV estimator (or of a fitted Pipeline's last step), drawn.
+
+        Parameters
+        ----------
+        estimator : RegularizedMLPClassifierCV, RegularizedMLPRegressorCV or Pipeline
+            Fitted; a Pipeline's last step must be one of the two.
+        ax : matplotlib Axes, default=None
+            Where to draw; a new figure when None.
+        **kwargs
+            Passed to :meth:`plot`.
+
+        Returns
+        -------
+        RegularizationPathDisplay
+        """
+        check_matplotlib_support(f"{cls.__name__}.from_estimator")
+        search = _final_step(estimator)
+        check_is_fitted(search, "cv_results_")
+        results = search.cv_results_
+        rows = [k for k, params in enumerate(results["params"])
+                if params.get("l1_ratio", None) == getattr(search, "l1_ratio_", None) or "l1_ratio" not in params]
+        alphas = np.array(sorted({results["params"][k]["alpha"] for k in rows}), dtype=float)
+        dropouts = list(dict.fromkeys(_grid_key(results["params"][k]["dropout"]) for k in rows))
+        mean, std = np.full((alphas.size, len(dropouts)), np.nan), np.full((alphas.size, len(dropouts)), np.nan)
+        for k in rows:
+            params = results["params"][k]
+            cell = (int(np.searchsorted(alphas, params["alpha"])), dropouts.index(_grid_key(params["dropout"])))
+            mean[cell], std[cell] = results["mean_test_score"][k], results["std_test_score"][k]
+        display = cls(alphas=alphas, dropouts=dropouts, mean_scores=mean, std_scores=std, best_alpha=search.alpha_,
+                      best_dropout=_grid_key(search.dropout_), best_score=search.best_score_,
+                      estimator_name=type(search).__name__)
+        return display.plot(ax=ax, **kwargs)
+
+    def plot(self, ax=None, *, log_scale=True):
+        """Draw the path.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Where to draw; a new figure when None.
+        log_scale : bool, default=True
+            Logarithmic alpha axis.
+
+        Returns
+        -------
+        self
+        """
+        check_matplotlib_support(f"{type(self).__name__}.plot")
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots()
+        self.lines_, self.bands_ = [], []
+        for column, dropout in enumerate(self.dropouts):
+            mean, std = self.mean_scores[:, column], self.std_scores[:, column]
+            (line,) = ax.plot(self.alphas, mean, marker="o", label=f"dropout {dropout}")
+            self.lines_.append(line)
+            self.bands_.append(ax.fill_between(self.alphas, mean - std, mean + std, color=line.get_color(),
+                                               alpha=0.15))
+        (self.best_marker_,) = ax.plot([self.best_alpha], [self.best_score], marker="*", markersize=16,
+                                       color="black", linestyle="none",
+                                       label=f"chosen: alpha={self.best_alpha:g}, dropout {self.best_dropout}")
+        if log_scale:
+            ax.set_xscale("log")
+        ax.set_xlabel("alpha")
+        ax.set_ylabel("mean CV score (band: one std over the folds)")
+        if self.estimator_name and not ax.get_title():
+            ax.set_title(self.estimator_name)
+        ax.legend()
+        self.ax_, self.figure_ = ax, ax.figure
+        return self

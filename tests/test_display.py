@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
-from sklearn.datasets import make_classification
+from sklearn.datasets import load_iris, make_classification
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -130,3 +130,46 @@ def test_a_member_never_scored_gets_no_mark(data):
     single = _fit(data, early_stopping=True, n_iter_no_change=3, max_iter=50)
     single.best_iteration_ = 0
     assert TrainingCurveDisplay.from_estimator(single).best_lines_ == []
+
+
+@pytest.fixture(scope="module")
+def fitted_search():
+    from skreg import RegularizedMLPClassifierCV
+
+    X, y = load_iris(return_X_y=True)
+    search = RegularizedMLPClassifierCV(hidden_layer_sizes=(4,), alphas=[10.0, 0.1, 1.0], dropouts=[0.0, [0.3]],
+                                        cv=2, max_iter=5, learning_rate_init=0.01, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return make_pipeline(StandardScaler(), search).fit(X, y)
+
+
+def test_regularization_path_draws_the_cv_results(fitted_search):
+    from skreg import RegularizationPathDisplay
+
+    search = fitted_search[-1]
+    display = RegularizationPathDisplay.from_estimator(fitted_search)  # a Pipeline's last step
+    assert [line.get_label() for line in display.lines_] == ["dropout 0", "dropout (0.3)"]
+    results = search.cv_results_
+    for line, dropout in zip(display.lines_, (0.0, [0.3]), strict=True):
+        expected = {params["alpha"]: score for params, score in zip(results["params"], results["mean_test_score"],
+                                                                     strict=True) if params["dropout"] == dropout}
+        assert_array_equal(line.get_xdata(), sorted(expected))  # alphas ascending, whatever the grid's order
+        assert_array_equal(line.get_ydata(), [expected[alpha] for alpha in sorted(expected)])
+    assert display.best_marker_.get_xdata()[0] == search.alpha_
+    assert display.best_marker_.get_ydata()[0] == search.best_score_
+    assert len(display.bands_) == 2 and display.ax_.get_xscale() == "log"
+    assert display.figure_ is display.ax_.figure
+
+
+def test_regularization_path_on_a_given_axes_and_unfitted(fitted_search):
+    import matplotlib.pyplot as plt
+
+    from skreg import RegularizationPathDisplay, RegularizedMLPClassifierCV
+
+    _, ax = plt.subplots()
+    display = RegularizationPathDisplay.from_estimator(fitted_search, ax=ax, log_scale=False)
+    assert display.ax_ is ax and ax.get_xscale() == "linear"
+    with pytest.raises(NotFittedError):
+        RegularizationPathDisplay.from_estimator(RegularizedMLPClassifierCV())
+    plt.close("all")
