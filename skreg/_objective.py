@@ -115,6 +115,17 @@ def training_targets(Y: np.ndarray, label_smoothing: np.ndarray, loss: str) -> n
     return smoothed_targets(Y, label_smoothing, loss)
 
 
+def targets_of_groups(regularization: Regularization, loss: str):
+    """``targets(Y, group)``, the targets a group (slice) of members trains on, or None when no member smooths."""
+    if not regularization.label_smoothing.any():
+        return None
+
+    def targets(Y: np.ndarray, group) -> np.ndarray:
+        return training_targets(Y, regularization.label_smoothing[group], loss)
+
+    return targets
+
+
 class Objective:
     """``J_k`` of each member on training rows whose weights sum to ``total_weight[k]``.
 

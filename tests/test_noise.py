@@ -296,3 +296,12 @@ def test_mc_dropout_refuses_a_network_trained_with_gaussian_dropout(linear_probl
     model.set_params(mc_dropout=5)
     with pytest.raises(ValueError, match="dropout_type='gaussian'"):
         model.predict(X)
+
+
+def test_loss_with_label_smoothing_is_the_smoothed_cross_entropy(separable):
+    X, y = separable
+    model = _fit_quietly(RegularizedMLPClassifier(hidden_layer_sizes=(), solver="lbfgs", alpha=0.0, max_iter=50,
+                                                  label_smoothing=0.2), X, y)
+    targets = 0.8 * np.eye(3)[y] + 0.2 / 3
+    expected = np.mean(-np.sum(targets * np.log(model.predict_proba(X)), axis=1))
+    assert_allclose(model.loss_, expected, rtol=1e-6)

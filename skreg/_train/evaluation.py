@@ -6,7 +6,7 @@ import scipy.sparse as sp
 
 from skreg._losses import weighted_mean_loss
 from skreg._network import predict_members, prediction_product_flops
-from skreg._objective import Objective, training_targets
+from skreg._objective import Objective, targets_of_groups
 from skreg._train import events
 from skreg._train.blas import blas_threads_for
 from skreg._train.state import TrainConfig, TrainingData
@@ -29,12 +29,7 @@ def objective_and_finite_outputs(data: TrainingData, params: np.ndarray, config:
     objective : ndarray of shape (m,)
     finite_outputs : ndarray of bool, shape (m,)
     """
-    smoothing = data.regularization.label_smoothing
-    targets = None
-    if smoothing.any():
-        def targets(Y, group):
-            return training_targets(Y, smoothing[group], config.network.loss)
-
+    targets = targets_of_groups(data.regularization, config.network.loss)
     losses, finite, total_weight = member_losses_in_groups(config.network, params, data.X, data.Y, data.row_weights,
                                                            targets)
     with np.errstate(all="ignore"):
