@@ -152,13 +152,12 @@ def fit_stochastic(data: TrainingData, state: TrainingState, config: TrainConfig
     max_epochs = config.max_iter if max_epochs is None else max_epochs
     _start_call(state, config)
     lines = EpochLines(report, epochs_before=len(state.history.loss))
-    try:
-        parts, part_members, live, members = _train_in_batch(data, state, config, validate, max_epochs,
-                                                             check_stopping, stop, lines)
-    finally:
-        if report is not None:
-            report.finish()
+    parts, part_members, live, members = _train_in_batch(data, state, config, validate, max_epochs, check_stopping,
+                                                         stop, lines)
     state, cut_short = even_if_interrupted(_rejoin, parts, part_members, live, members, validate, state, config)
+    if report is not None:
+        # The training is done: a Ctrl-C while the report ends its line only marks the fit interrupted.
+        cut_short |= even_if_interrupted(report.finish)[1]
     if cut_short:
         state.outcome.interrupted, state.outcome.reached_max_iter = True, False
         if stop is not None:
