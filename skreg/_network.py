@@ -155,18 +155,18 @@ def dropout_masks(shapes: list, rates: np.ndarray, rngs: list, dtype, out: list 
             continue
         mask = buffer if buffer is not None else np.empty(shape, dtype=dtype)
         draws = layer_rates > 0 if drawing is None else drawing & (layer_rates > 0)
-        normal = np.zeros(len(rngs), dtype=bool) if gaussian is None else gaussian & draws
+        normal = None if gaussian is None else gaussian & draws
         for k, rng in enumerate(rngs):
-            if normal[k]:
+            if normal is not None and normal[k]:
                 rng.standard_normal(dtype=mask.dtype, out=mask[k])
             elif draws[k]:
                 rng.random(dtype=mask.dtype, out=mask[k])
             else:
                 mask[k] = 1.0  # kept: a fixed mask, not whatever the buffer held
-        bernoulli = ~normal
-        if bernoulli.all():
+        if normal is None or not normal.any():
             _bernoulli_masks(mask, layer_rates)
         else:
+            bernoulli = ~normal
             _bernoulli_masks(mask[bernoulli], layer_rates[bernoulli], out=mask, members=bernoulli)
             _gaussian_masks(mask, layer_rates, normal)
         masks.append(mask)

@@ -19,9 +19,6 @@ In expectation (Bishop 1995; Szegedy et al. 2016):
 
 import numpy as np
 
-# Outputs a smoothed label is spread over: K softmax classes, or the two values of each binary output.
-SMOOTHED_LOSSES = ("log_loss", "binary_log_loss")
-
 
 def add_input_noise(X: np.ndarray, scales: np.ndarray, rngs: list, drawing: np.ndarray, work: np.ndarray) -> None:
     """``X[k] += scales[k] * N(0, 1)`` in place, for each member drawing at a scale above 0.
@@ -37,11 +34,14 @@ def add_input_noise(X: np.ndarray, scales: np.ndarray, rngs: list, drawing: np.n
 
 
 def noisy_weights(params: np.ndarray, n_weights: int, scales: np.ndarray, rngs: list, drawing: np.ndarray,
-                  out: np.ndarray) -> np.ndarray:
-    """``params`` with ``scales[k] * N(0, 1)`` added to member ``k``'s weights (not its biases), into ``out``."""
+                  out: np.ndarray, work: np.ndarray) -> np.ndarray:
+    """``params`` with ``scales[k] * N(0, 1)`` added to member ``k``'s weights (not its biases), into ``out``.
+
+    ``work`` is a buffer of ``n_weights`` entries of the parameters' dtype.
+    """
     np.copyto(out, params)
     for k in np.flatnonzero(drawing & (scales > 0)):
-        noise = rngs[k].standard_normal(n_weights, dtype=params.dtype)
+        noise = rngs[k].standard_normal(dtype=params.dtype, out=work)
         noise *= params.dtype.type(scales[k])
         out[k, :n_weights] += noise
     return out

@@ -83,11 +83,6 @@ class Regularization:
         return self.alpha.shape[0]
 
     @property
-    def is_noisy(self) -> bool:
-        """Whether the step draws random noise (dropout masks, noise on inputs, weights or labels) for any member."""
-        return bool(self.noisy_members.any())
-
-    @property
     def noisy_members(self) -> np.ndarray:
         """Whether each member's step draws random noise, shape (m,)."""
         return (self.dropout.any(axis=1) | (self.input_noise > 0) | (self.weight_noise > 0)
@@ -102,18 +97,6 @@ class Regularization:
         """The settings of ``members`` (indices or a slice)."""
         return Regularization(*(getattr(self, field.name)[members] for field in fields(self)))
 
-    @staticmethod
-    def concat(parts: list) -> "Regularization":
-        return Regularization(*(np.concatenate([getattr(part, field.name) for part in parts])
-                                for field in fields(Regularization)))
-
-
-def training_targets(Y: np.ndarray, label_smoothing: np.ndarray, loss: str) -> np.ndarray:
-    """``Y``, or each member's smoothed targets where a member smooths its labels (shape (m, n, n_outputs))."""
-    if not label_smoothing.any():
-        return Y
-    return smoothed_targets(Y, label_smoothing, loss)
-
 
 def targets_of_groups(regularization: Regularization, loss: str):
     """``targets(Y, group)``, the targets a group (slice) of members trains on, or None when no member smooths."""
@@ -121,7 +104,7 @@ def targets_of_groups(regularization: Regularization, loss: str):
         return None
 
     def targets(Y: np.ndarray, group) -> np.ndarray:
-        return training_targets(Y, regularization.label_smoothing[group], loss)
+        return smoothed_targets(Y, regularization.label_smoothing[group], loss)
 
     return targets
 
@@ -215,7 +198,8 @@ class Objective:
         if views is None:
             views = (*network.layout.views(params), *network.layout.views(grads))
         coefs, intercepts, grad_coefs, grad_intercepts = views
-        Y = self.targets(Y)
+        if self.smooths_labels:  # a flag made once: this runs every step
+            Y = smoothed_targets(Y, self.regularization.label_smoothing, network.loss)
         cache = forward(X, coefs, intercepts, network.activation, network.output_activation, masks, buffers)
         output = cache.outputs[-1]
         weight_sum = np.add.reduce(weight, axis=-1, keepdims=True)
@@ -223,10 +207,6 @@ class Objective:
         delta = output_delta(Y, output, weight, out=output, weight_sum=weight_sum)
         backward(cache, coefs, delta, network.activation, grad_coefs, grad_intercepts, buffers)
         return loss
-
-    def targets(self, Y: np.ndarray, members=slice(None)) -> np.ndarray:
-        """The targets ``members`` train on: ``Y`` itself, or smoothed (``label_smoothing``) to (m, n, n_outputs)."""
-        return training_targets(Y, self.regularization.label_smoothing[members], self.network.loss)
 
     def dropout_masks(self, n_rows: int, rngs: list, drawing: np.ndarray, dtype, buffers=None) -> list | None:
         """This step's dropout masks for a batch of ``n_rows``, member ``k`` drawing from ``rngs[k]``."""
@@ -258,8 +238,9 @@ class Objective:
         masks = self.dropout_masks(weight.shape[-1], streams.get("dropout"), drawing, params.dtype, buffers)
         at, views = params, scratch.views
         if self.noise_in["weight_noise"]:
+            # The penalty's buffer is free until add_smooth_gradient, below: one member's noise is drawn into it.
             at = noisy_weights(params, self.n_weights, settings.weight_noise, streams["weight_noise"], drawing,
-                               scratch.noisy_params)
+                               scratch.noisy_params, scratch.penalty_work[0])
             views = scratch.noisy_views
         loss = self.data_term_and_gradient(at, scratch.grads, X, Y, weight, masks, buffers, views)
         self.add_smooth_gradient(params, scratch.grads, scratch.penalty_work)
