@@ -32,6 +32,7 @@ from skreg import (
     RegularizedMLPRegressor,
     RegularizedMLPRegressorCV,
 )
+from skreg._train import events
 
 CV_ESTIMATORS = [RegularizedMLPClassifierCV, RegularizedMLPRegressorCV]
 BASE = {RegularizedMLPClassifierCV: RegularizedMLPClassifier, RegularizedMLPRegressorCV: RegularizedMLPRegressor}
@@ -69,6 +70,8 @@ AGREEMENT_CASES = {
                                    n_iter_no_change=3, max_iter=30), 3, "class_only"),
     "sgd_l1_sample_weight": (dict(solver="sgd", penalty="l1", learning_rate_init=0.05), 3, "weighted"),
     "per_layer_dropout": (dict(hidden_layer_sizes=(8, 6), batch_size=32), 3, "per_layer"),
+    # Patience longer than the fit: the members' noise-free pass is skipped, their networks unchanged.
+    "stopping_cannot_act": (dict(n_iter_no_change=15, tol=1e-2), 3, None),
 }
 
 
@@ -300,6 +303,28 @@ def test_members_share_x(data):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 1.5 * X.nbytes, f"peak {peak / X.nbytes:.2f} x X beyond X"
+
+
+@pytest.mark.parametrize("cls", CV_ESTIMATORS)
+def test_members_measure_no_noise_free_loss_the_stopping_rule_cannot_use(cls, data):
+    """With patience longer than the fit, the dropout members' epochs predict nothing (no pass over the rows).
+
+    The base estimator, which reports the best of those losses (``best_loss_``), measures every epoch.
+    """
+    X, y = _problem(cls, data)
+
+    def predictions(estimator, max_iter):
+        calls = []
+        settings = {**SMALL, "max_iter": max_iter, "n_iter_no_change": 100}
+        model = (cls(**settings, alphas=[0.1], dropouts=[0.3], cv=2, refit=False) if estimator == "cv"
+                 else BASE[cls](**settings, dropout=0.3))
+        with warnings.catch_warnings(), threadpool_limits(1), events.listening(prediction=lambda: calls.append(1)):
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, y)
+        return len(calls)
+
+    assert predictions("cv", 6) == predictions("cv", 2)
+    assert predictions("base", 6) - predictions("base", 2) == 4
 
 
 # Every check applies and passes (none is expected to fail).

@@ -164,6 +164,26 @@ def test_the_watched_objective_with_dropout_is_the_noise_free_one(regression):
     assert full.loss_ == per_epoch[-1]
 
 
+@pytest.mark.parametrize("n_iter_no_change", [0, 1, 3])
+def test_patience_can_run_out_exactly_when_the_rule_would_act(n_iter_no_change):
+    """``can_run_out(k)`` is True iff some epoch of the next k, at worst never improving, runs out of patience.
+
+    The noise-free pass of a search's noisy members is skipped when it is False: a False where the rule
+    could still act would leave it watching the wrong score.
+    """
+    from skreg._train.stopping import ImprovementTracker
+
+    never_better = np.array([np.nan, -np.inf])
+    for improving_epochs in range(3):
+        record = ImprovementTracker(2, n_iter_no_change, tol=0.0)
+        for epoch in range(improving_epochs):
+            record.update(np.full(2, float(epoch)), np.full(2, epoch), np.ones(2, dtype=bool))
+        for epochs in range(6):
+            trial = record.copy()
+            acts = [trial.update(never_better, np.zeros(2), np.ones(2, dtype=bool))[1].any() for _ in range(epochs)]
+            assert record.can_run_out(epochs) == any(acts), (improving_epochs, epochs)
+
+
 @pytest.mark.parametrize("solver", STOCHASTIC)
 @pytest.mark.parametrize("cls", ESTIMATORS)
 def test_early_stopping_on_a_scorer(cls, solver, problem):

@@ -15,13 +15,14 @@ change their minibatches (an all-padding last batch still moves Adam's
 moments) and so their results.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import rankdata
 
 from skreg._objective import Regularization
-from skreg._train.state import row_index_dtype
+from skreg._train.state import TrainConfig, row_index_dtype
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,10 @@ class SearchMembersMixin:
 
     def _regularization(self) -> Regularization:
         return self._member_set.regularization
+
+    def _train_config(self, n_features: int, n_outputs: int, n_rows: int) -> TrainConfig:
+        """The base estimator's, but the members report no best loss: only their scores are read."""
+        return dataclasses.replace(super()._train_config(n_features, n_outputs, n_rows), keeps_best_loss=False)
 
     def _member_rows(self, train_rows, entropy, sample_weight) -> np.ndarray:
         return self._member_set.rows

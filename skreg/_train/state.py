@@ -19,6 +19,11 @@ class TrainConfig:
 
     What may differ between members (``alpha``, the penalty's mix, the
     dropout rates) is in ``TrainingData.regularization``.
+
+    ``keeps_best_loss``: whether the best watched training objective is
+    reported (the fitted ``best_loss_``). Without it (the members of a CV
+    search, which report none) a noisy step's noise-free objective is
+    measured only in the epochs where the stopping rule can act on it.
     """
 
     network: NetworkSpec
@@ -39,6 +44,7 @@ class TrainConfig:
     max_fun: int
     verbose: bool
     early_stopping: bool = False
+    keeps_best_loss: bool = True
 
 
 # Entries of the (members, draws) arrays that per-member bookkeeping gathers at once.

@@ -283,7 +283,7 @@ def _run_epochs(data: TrainingData, state: TrainingState, config: TrainConfig, v
                         events.emit("validation", state=state)
                     state.history.record_validation(None if validate is None else validate(params))
             if check_stopping:
-                scores = watched_scores(data, state, config, stop_on_validation)
+                scores = watched_scores(data, state, config, stop_on_validation, max_epochs - epochs_run)
                 update_stopping(state, config, scores, active, keep_best=stop_on_validation)
             # The epoch is recorded whole: from here on an interruption keeps it.
             start, epochs_run = EpochStart(state), epochs_run + 1

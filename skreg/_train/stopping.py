@@ -46,6 +46,14 @@ class ImprovementTracker:
         self.best_epoch = np.where(improved, epochs, self.best_epoch)
         return improved, active & (self.count > self.n_iter_no_change)
 
+    def can_run_out(self, epochs: int) -> bool:
+        """Whether some member's patience can run out within ``epochs`` more epochs (a counter grows one an epoch).
+
+        Only then can the rule act: stop a member, or lower its learning
+        rate (``'adaptive'``).
+        """
+        return int(self.count.max(initial=0)) + epochs > self.n_iter_no_change
+
     def keep_best(self, params: np.ndarray, improved: np.ndarray, active: np.ndarray) -> None:
         """Keep the weights of members that ``improved`` as their best.
 
@@ -72,7 +80,8 @@ class ImprovementTracker:
         self.count[members] = 0
 
 
-def watched_scores(data: TrainingData, state: TrainingState, config: TrainConfig, on_validation: bool) -> np.ndarray:
+def watched_scores(data: TrainingData, state: TrainingState, config: TrainConfig, on_validation: bool,
+                   epochs_left: int) -> np.ndarray:
     """What the stopping rule watches this epoch, per member, higher is better.
 
     The validation score, or minus the training objective. Without noise in
@@ -84,12 +93,18 @@ def watched_scores(data: TrainingData, state: TrainingState, config: TrainConfig
     training rows). Each member by its own rule: in a batch whose members
     have different settings, those whose step draws no noise still watch
     their running loss, as each would alone.
+
+    That pass is skipped when nothing can read it: the best loss is not
+    reported (``config.keeps_best_loss``) and no member's patience can run
+    out in the ``epochs_left`` epochs (this one included). The noisy members
+    then record their running loss, which nothing reads.
     """
     if on_validation:
         return state.history.validation_score[-1]
     scores = -state.history.loss[-1]
     noisy = np.flatnonzero(data.regularization.noisy_members)
-    if noisy.size:
+    record = state.stopping or ImprovementTracker(state.n_members, config.n_iter_no_change, config.tol)
+    if noisy.size and (config.keeps_best_loss or record.can_run_out(epochs_left)):
         scores[noisy] = -noise_free_objective(data.take_members(noisy), state.params[noisy], config)
     return scores
 
