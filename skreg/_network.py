@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from skreg._activations import ACTIVATIONS, DERIVATIVES
+from skreg._random import first_holders
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,10 @@ def dropout_masks(shapes: list, rates: np.ndarray, rngs: list, dtype, out: list 
 
     A member whose rate in a layer is 0 draws nothing for it and keeps every
     unit (a mask of ones): its stream, and so its later masks, are those it
-    would have trained alone with that rate.
+    would have trained alone with that rate. Members holding one generator
+    share its draw, each turned into a mask at its own rate (they must
+    drop units in the same layers, or the generator would draw for one
+    where alone it would not).
     """
     masks = []
     out = out if out is not None else [None] * len(shapes)
@@ -156,8 +160,11 @@ def dropout_masks(shapes: list, rates: np.ndarray, rngs: list, dtype, out: list 
         mask = buffer if buffer is not None else np.empty(shape, dtype=dtype)
         draws = layer_rates > 0 if drawing is None else drawing & (layer_rates > 0)
         normal = None if gaussian is None else gaussian & draws
+        holders = first_holders(rngs, draws)
         for k, rng in enumerate(rngs):
-            if normal is not None and normal[k]:
+            if holders[k] != k:
+                mask[k] = mask[holders[k]]  # one generator's draw, for every member holding it
+            elif normal is not None and normal[k]:
                 rng.standard_normal(dtype=mask.dtype, out=mask[k])
             elif draws[k]:
                 rng.random(dtype=mask.dtype, out=mask[k])

@@ -55,6 +55,22 @@ def member_keys(entropy: int, stream: str, members, n_keys: int) -> np.ndarray:
     return np.array(keys, dtype=np.uint64).reshape(len(keys), n_keys)
 
 
+def first_holders(generators: list, drawing=None) -> np.ndarray:
+    """For each member, the first member holding the same generator object (among those ``drawing``, if given).
+
+    Members may hold one generator (the members of a CV search whose fits
+    alone would draw the same numbers, ``SearchMembersMixin``): it then
+    draws once for all of them, as often as it would for one. A member not
+    drawing is its own holder.
+    """
+    holders = np.arange(len(generators))
+    first = {}
+    for k, generator in enumerate(generators):
+        if drawing is None or drawing[k]:
+            holders[k] = first.setdefault(id(generator), k)
+    return holders
+
+
 class MemberNoise:
     """One member's generators for the noise of the training step, one per kind, each made on first use.
 
@@ -73,6 +89,10 @@ class MemberNoise:
         if generator is None:
             generator = self._generators[stream] = member_generators(self.entropy, stream, [self.member])[0]
         return generator
+
+    def share(self, stream: str, other: "MemberNoise") -> None:
+        """Draw ``stream`` from ``other``'s generator itself: one draw then serves both (``first_holders``)."""
+        self._generators[stream] = other[stream]
 
     @classmethod
     def around(cls, dropout_generator: np.random.Generator) -> "MemberNoise":

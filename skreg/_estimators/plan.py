@@ -9,7 +9,13 @@ from sklearn.utils.parallel import Parallel, delayed
 from skreg._members import concat, take
 from skreg._train.blas import one_blas_thread_per_group
 from skreg._train.interrupts import StopSignal
-from skreg._train.parallel import side_by_side_groups, train_members, train_side_by_side
+from skreg._train.parallel import (
+    member_units,
+    side_by_side_groups,
+    split_at_units,
+    train_members,
+    train_side_by_side,
+)
 from skreg._train.progress import GroupReport, ProgressReport
 from skreg._train.state import TrainConfig, TrainingData
 
@@ -49,12 +55,12 @@ class TrainingPlanMixin:
                 return train_members(data, state, config, self._validator(config, validation, members), incremental,
                                      stop, _group_report(self._progress_report(config, members, incremental), 0))
         n_chunks = min(effective_n_jobs(self.n_jobs), state.n_members)
-        if n_chunks <= 1:
+        chunks = split_at_units(member_units(state), n_chunks)
+        if len(chunks) <= 1:
             return self._train_chunk(data, state, config, validation, incremental, members, stop)
-        chunks = np.array_split(members, n_chunks)
         with stop.shared_with_workers():
             try:
-                states = Parallel(n_jobs=n_chunks)(
+                states = Parallel(n_jobs=len(chunks))(
                     delayed(self._train_chunk)(take(data, chunk, view=True), take(state, chunk), config, validation,
                                                incremental, chunk, stop)
                     for chunk in chunks
@@ -68,21 +74,27 @@ class TrainingPlanMixin:
                      members: np.ndarray, stop: StopSignal):
         """Train a fresh chunk of ``members``, in groups side by side when this process has the cores for it.
 
-        Each group is still trained as one batched ensemble.
+        Each group is still trained as one batched ensemble. Members joined
+        in units (``member_units``: a CV search's) train unit by unit, the
+        threads taking the next unit as they finish one, largest first.
         """
-        n_groups = side_by_side_groups(state.n_members)
+        n_threads = side_by_side_groups(state.n_members)
+        units = member_units(state)
         report = self._progress_report(config, members, incremental)
-        if n_groups <= 1:
+        if len(units) == state.n_members:
+            groups = split_at_units(units, n_threads)
+        else:
+            groups = sorted(units, key=len, reverse=True)
+        if len(groups) <= 1:
             with self._blas_threads_of_a_group():
                 return train_members(data, state, config, self._validator(config, validation, members),
                                      incremental, stop, _group_report(report, 0))
-        groups = np.array_split(np.arange(state.n_members), n_groups)
         # Every group joins the report before any trains: it shows an epoch once all groups have finished it.
         return train_side_by_side(
             [(take(data, group, view=True), take(state, group), self._validator(config, validation, members[group]),
               _group_report(report, index))
              for index, group in enumerate(groups)],
-            config, incremental, stop,
+            config, incremental, stop, n_threads=n_threads, members=groups,
         )
 
     def _progress_report(self, config: TrainConfig, members: np.ndarray, incremental: bool):

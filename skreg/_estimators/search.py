@@ -37,6 +37,11 @@ class MemberSet:
         Each member's training rows (indices into ``X``), in the fold's order.
     regularization : Regularization
         Each member's candidate settings.
+    units : list of ndarray
+        Runs of members on one fold that drop units in the same layers:
+        alone, each would draw the same shuffles and the same dropout draws
+        (turned into masks at its own rates), so one generator of each kind
+        draws for the whole unit, which trains as one batch.
     validation_rows : ndarray of int, shape (n_val,) or None
         With early stopping, the rows any member validates on ...
     validation_mask : ndarray of bool, shape (m, n_val) or None
@@ -47,6 +52,7 @@ class MemberSet:
     folds: np.ndarray
     rows: np.ndarray
     regularization: Regularization
+    units: list
     validation_rows: np.ndarray | None = None
     validation_mask: np.ndarray | None = None
 
@@ -72,7 +78,9 @@ def member_sets(fold_rows: list, settings: list) -> list:
         by_length.setdefault(len(train), []).append(fold)
     sets = []
     for folds in by_length.values():
-        pairs = [(candidate, fold) for fold in folds for candidate in range(len(settings))]
+        # Members that share their draws (same fold, units dropped in the same layers) are consecutive: a unit.
+        pairs = sorted(((candidate, fold) for fold in folds for candidate in range(len(settings))),
+                       key=lambda pair: (pair[1], _dropped_layers(settings[pair[0]])))
         candidates = np.array([candidate for candidate, _ in pairs])
         member_folds = np.array([fold for _, fold in pairs])
         rows = np.stack([fold_rows[fold][0] for fold in member_folds]).astype(dtype, copy=False)
@@ -84,8 +92,16 @@ def member_sets(fold_rows: list, settings: list) -> list:
         if fold_rows[folds[0]][1] is not None:
             validation_rows = np.unique(np.concatenate([fold_rows[fold][1] for fold in folds]))
             validation_mask = np.stack([np.isin(validation_rows, fold_rows[fold][1]) for fold in member_folds])
-        sets.append(MemberSet(candidates, member_folds, rows, regularization, validation_rows, validation_mask))
+        keys = [fold for _, fold in pairs]
+        units = np.split(np.arange(len(pairs)), [k for k in range(1, len(keys)) if keys[k] != keys[k - 1]])
+        sets.append(MemberSet(candidates, member_folds, rows, regularization, units, validation_rows,
+                              validation_mask))
     return sets
+
+
+def _dropped_layers(setting: tuple) -> tuple:
+    """The hidden layers where a candidate drops units (``setting``: as ``member_sets`` takes them)."""
+    return tuple(rate > 0 for rate in setting[3])
 
 
 class SearchMembersMixin:
@@ -110,6 +126,23 @@ class SearchMembersMixin:
 
     def _stream_members(self, n_members: int) -> np.ndarray:
         return np.zeros(n_members, dtype=int)
+
+    def _initial_state(self, config: TrainConfig, dtype, entropy: int, n_members: int | None = None):
+        """Member 0's streams for every member, one shuffle and one dropout generator per unit.
+
+        A unit's members would draw the same numbers alone: their shared
+        generators draw once for them all (``skreg._random.first_holders``).
+        """
+        state = super()._initial_state(config, dtype, entropy, n_members)
+        streams, dropped = state.streams, self._member_set.regularization.dropout > 0
+        for unit in self._member_set.units:
+            for k in unit[1:]:
+                streams.shuffle[k] = streams.shuffle[unit[0]]
+                # The dropout generator only of members that drop units in the same layers.
+                alike = unit[(dropped[unit] == dropped[k]).all(axis=1)]
+                if dropped[k].any() and alike[0] != k:
+                    streams.noise[k].share("dropout", streams.noise[alike[0]])
+        return state
 
     def _split_validation(self, X, y, Y, sample_weight, entropy, incremental, X_val, y_val, sample_weight_val):
         """``(rows of one member, validation)``: each member validates on its own fold's split (weights 0 elsewhere).

@@ -10,6 +10,7 @@ import scipy.sparse as sp
 
 from skreg._members import concat_in_order, take
 from skreg._objective import Objective, StepScratch
+from skreg._random import first_holders
 from skreg._train import events
 from skreg._train.interrupts import even_if_interrupted
 from skreg._train.progress import GroupReport
@@ -29,10 +30,13 @@ class Workspace:
         self.objective = objective
         self.batch_size = batch_size
         self.scratch = StepScratch(objective, state.params, batch_size, data.X.shape[1], state.streams.noise)
+        self.shared_input = shares_batches(data, state, objective)
         # Every member reads its own (batch, ...) slice, one member included: a
-        # single net is computed exactly as member k of an ensemble is.
+        # single net is computed exactly as member k of an ensemble is. Members
+        # that share their batches read one (batch, n_features) array.
         lead = (m, batch_size)
-        self.X = None if sp.issparse(data.X) else np.empty(lead + data.X.shape[1:], dtype=data.X.dtype)
+        input_lead = (batch_size,) if self.shared_input else lead
+        self.X = None if sp.issparse(data.X) else np.empty(input_lead + data.X.shape[1:], dtype=data.X.dtype)
         self.Y = np.empty(lead + data.Y.shape[1:], dtype=data.Y.dtype)
         self.weight = np.empty(lead, dtype=data.sample_weight.dtype)
 
@@ -42,23 +46,48 @@ def epoch_order(data: TrainingData, state: TrainingState, shuffle: bool) -> np.n
 
     Every member of ``state`` starts the epoch training (stopped members
     have left the batch), so each generator draws once per epoch it trains.
+    Members that hold one generator (a unit, ``skreg._random.first_holders``)
+    have the same rows: it shuffles them once, for all of them.
     """
     if not shuffle:
         return data.member_rows
     # Filled row by row (``permutation`` is a copy then ``shuffle``): one (m, n_draws) array, not a list and a stack.
     order = np.empty(data.member_rows.shape, dtype=data.member_rows.dtype)
-    for member_order, rows, rng in zip(order, data.member_rows, state.streams.shuffle, strict=True):
-        member_order[:] = rows
-        rng.shuffle(member_order)
+    holders = first_holders(state.streams.shuffle)
+    for k, (rows, rng) in enumerate(zip(data.member_rows, state.streams.shuffle, strict=True)):
+        if holders[k] == k:
+            order[k] = rows
+            rng.shuffle(order[k])
+        else:
+            order[k] = order[holders[k]]
     return order
 
 
+def shares_batches(data: TrainingData, state: TrainingState, objective: Objective) -> bool:
+    """Whether the members' batches are one, so that they can read one input array.
+
+    They are when the members (more than one) hold one shuffle generator,
+    which shuffles their rows once (``epoch_order``), and no noise is added
+    to each member's input.
+    """
+    shuffle = state.streams.shuffle
+    return (len(shuffle) > 1 and all(rng is shuffle[0] for rng in shuffle) and not objective.noise_in["input_noise"]
+            and bool((data.member_rows == data.member_rows[:1]).all()))
+
+
 def gather_batch(data: TrainingData, rows: np.ndarray, workspace: Workspace) -> tuple:
-    """``(X, Y, weight)`` of a batch, each with a leading member axis (a list of sparse matrices for sparse X)."""
+    """``(X, Y, weight)`` of a batch, each with a leading member axis (a list of sparse matrices for sparse X).
+
+    Members that share their batches (``Workspace.shared_input``) get one
+    input array, shape (n, n_features), or one sparse matrix.
+    """
     full = rows.shape[-1] == workspace.batch_size
     # The rows are valid indices: mode="clip" only spares numpy the bounds
     # check, which with ``out=`` means buffering the whole batch (10x slower).
-    if sp.issparse(data.X):
+    if workspace.shared_input:
+        X = data.X[rows[0]] if sp.issparse(data.X) else data.X.take(
+            rows[0], axis=0, out=workspace.X if full else None, mode="clip")
+    elif sp.issparse(data.X):
         X = [data.X[member_rows] for member_rows in rows]
     else:
         X = data.X.take(rows, axis=0, out=workspace.X if full else None, mode="clip")
