@@ -305,6 +305,23 @@ def test_members_share_x(data):
     assert peak < 1.5 * X.nbytes, f"peak {peak / X.nbytes:.2f} x X beyond X"
 
 
+def test_a_folds_members_read_one_input_batch(data):
+    """Members of one fold share their batches: each step reads one (batch, features) array for all of them,
+    where an ensemble's members read a batch each."""
+    X, y = data["X"], data["y_reg"]
+
+    def inputs(model):
+        shapes = []
+        with threadpool_limits(1), events.listening(step=lambda X, **payload: shapes.append(X.shape)):
+            model.fit(X, y)
+        return set(shapes)
+
+    params = {**SMALL, "max_iter": 2, "batch_size": 40}
+    one_input = inputs(RegularizedMLPRegressorCV(**params, alphas=[0.1, 1.0], dropouts=[0.0, 0.3], cv=2, refit=False))
+    assert {shape[1:] for shape in one_input} == {(6,)} and (40, 6) in one_input
+    assert {shape[0] for shape in inputs(RegularizedMLPRegressor(**params, n_estimators=3))} == {3}
+
+
 @pytest.mark.parametrize("cls", CV_ESTIMATORS)
 def test_members_measure_no_noise_free_loss_the_stopping_rule_cannot_use(cls, data):
     """With patience longer than the fit, the dropout members' epochs predict nothing (no pass over the rows).
@@ -334,13 +351,24 @@ def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
-def test_members_split_over_workers_score_the_same(data):
-    """Members over joblib workers (n_jobs=2) train exactly as in one process (each on one BLAS thread)."""
+@pytest.mark.parametrize("apart", ["threads", "workers"])
+def test_members_split_over_threads_or_workers_score_as_in_one_thread(apart, data):
+    """A fold's members share their generators; split over two threads or joblib workers, each part draws from
+    its own copy of them, and every member trains exactly as with all of them in one thread.
+
+    12 members, folds of 4: two lanes of 6 split the middle fold.
+    """
     X, y = data["X"], data["y_reg"]
     params = dict(**SMALL, alphas=[0.1, 1.0], dropouts=[0.0, 0.3], cv=3)
-    here = RegularizedMLPRegressorCV(**params).fit(X, y)
-    workers = RegularizedMLPRegressorCV(**params, n_jobs=2).fit(X, y)
-    assert_array_equal(here.cv_results_["mean_test_score"], workers.cv_results_["mean_test_score"])
+    with threadpool_limits(1):
+        one_thread = RegularizedMLPRegressorCV(**params).fit(X, y)
+    lanes = []
+    with threadpool_limits(2), events.listening(side_by_side=lambda sizes: lanes.append(sizes)):
+        split = RegularizedMLPRegressorCV(**params, n_jobs=2 if apart == "workers" else None).fit(X, y)
+    if apart == "threads" and not lanes:
+        pytest.skip("BLAS gives this process one thread: no lanes side by side")
+    assert_array_equal(split.cv_results_["mean_test_score"], one_thread.cv_results_["mean_test_score"])
+    assert_array_equal(split.cv_results_["split1_test_score"], one_thread.cv_results_["split1_test_score"])
 
 
 def test_warm_start_continues_the_refit(data):

@@ -14,6 +14,7 @@ from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
 from skreg._network import ParameterLayout, dropout_masks
 from skreg._objective import NetworkSpec, Objective, Regularization
 from skreg._optimizers import SGD
+from skreg._random import first_holders
 
 ALPHAS = np.array([0.0, 0.5, 3.0])
 L1_SHARES = np.array([0.0, 1.0, 0.3])
@@ -115,6 +116,38 @@ def test_dropout_masks_at_each_members_rate_from_its_own_stream():
     assert dropout_masks(shapes, np.zeros((3, 2)), [np.random.default_rng(k) for k in range(3)], np.float64) == [
         None, None]
 
+
+
+@pytest.mark.parametrize("gaussian", [False, True])
+def test_members_holding_one_generator_share_its_draw_at_their_own_rates(gaussian):
+    """Members 0 and 2 hold one generator, member 1 another (a CV search's members of one fold): each member's
+    masks are those it would draw alone from a generator of its own, and the shared one draws once per step."""
+    rates = np.array([[0.2, 0.5], [0.4, 0.0], [0.6, 0.1]])
+    shapes, one = [(3, 500, 5), (3, 500, 6)], [(1, 500, 5), (1, 500, 6)]
+    kind = np.full(3, gaussian)
+    shared, other = np.random.default_rng(7), np.random.default_rng(8)
+    for _ in range(2):  # two steps: the shared generator must be where one member's alone would be
+        masks = dropout_masks(shapes, rates, [shared, other, shared], np.float64, gaussian=kind)
+    for k, seed in [(0, 7), (1, 8), (2, 7)]:
+        rng = np.random.default_rng(seed)
+        for _ in range(2):
+            alone = dropout_masks(one, rates[[k]], [rng], np.float64, gaussian=kind[[k]])
+        for layer, mask in enumerate(masks):
+            if alone[layer] is None:
+                assert_array_equal(mask[k], 1.0)
+            else:
+                assert_array_equal(mask[k], alone[layer][0])
+    replay = np.random.default_rng(7)
+    for _ in range(2):
+        dropout_masks(one, rates[[0]], [replay], np.float64, gaussian=kind[[0]])
+    assert shared.bit_generator.state == replay.bit_generator.state
+
+
+def test_first_holders_names_the_first_member_of_each_shared_generator():
+    a, b, c = (np.random.default_rng(seed) for seed in range(3))
+    assert_array_equal(first_holders([a, b, a, c, b]), [0, 1, 0, 3, 1])
+    # Members not drawing are their own holders, and hold the generator for no one.
+    assert_array_equal(first_holders([a, b, a, a], drawing=np.array([False, True, True, True])), [0, 1, 2, 2])
 
 def _with_member_settings(cls, alphas, dropouts):
     """An estimator class whose members train at their own ``alpha`` and dropout rates (one batched fit)."""

@@ -7,22 +7,46 @@ from joblib import effective_n_jobs
 from sklearn.utils.parallel import Parallel, delayed
 
 from skreg._members import concat, take
+from skreg._random import first_holders
 from skreg._train.blas import one_blas_thread_per_group
 from skreg._train.interrupts import StopSignal
-from skreg._train.parallel import (
-    member_units,
-    side_by_side_groups,
-    split_at_units,
-    train_members,
-    train_side_by_side,
-)
+from skreg._train.parallel import side_by_side_groups, train_members, train_side_by_side
 from skreg._train.progress import GroupReport, ProgressReport
-from skreg._train.state import TrainConfig, TrainingData
+from skreg._train.state import TrainConfig, TrainingData, shares_generators, with_own_generators
 
 
 def _group_report(report, group):
     """Group ``group``'s handle on ``report`` (None without a report)."""
     return None if report is None else GroupReport(report, group)
+
+
+def _parts(state, groups: list) -> list:
+    """``state`` taken apart into ``groups`` of members, no generator drawn from by two of them."""
+    parts = [take(state, group) for group in groups]
+    if shares_generators(state):  # trained at once, in threads (or joblib's threading backend)
+        parts = [with_own_generators(part) for part in parts]
+    return parts
+
+
+def sharing_runs(state, members: np.ndarray) -> list:
+    """``members`` (consecutive) in runs that train as one batch: members sharing their batches, or all the others.
+
+    Members that hold one shuffle generator share their batches
+    (``MemberStreams``); without such members, ``[members]`` itself.
+    """
+    holders = first_holders([state.streams.shuffle[k] for k in members])
+    if len(np.unique(holders)) == len(members):
+        return [members]
+    starts = np.flatnonzero(np.r_[True, holders[1:] != holders[:-1]])
+    return np.split(members, starts[1:])
+
+
+def _lanes_of(groups: list, lanes: list) -> list:
+    """The indices of the groups (runs, in order) that make up each lane."""
+    sizes = np.cumsum([len(lane) for lane in lanes])
+    ends = np.cumsum([len(group) for group in groups])
+    lane_of = np.searchsorted(sizes, ends, side="left")
+    return [np.flatnonzero(lane_of == lane).tolist() for lane in range(len(lanes))]
 
 
 def _members_label(members: np.ndarray) -> str:
@@ -55,15 +79,15 @@ class TrainingPlanMixin:
                 return train_members(data, state, config, self._validator(config, validation, members), incremental,
                                      stop, _group_report(self._progress_report(config, members, incremental), 0))
         n_chunks = min(effective_n_jobs(self.n_jobs), state.n_members)
-        chunks = split_at_units(member_units(state), n_chunks)
-        if len(chunks) <= 1:
+        if n_chunks <= 1:
             return self._train_chunk(data, state, config, validation, incremental, members, stop)
+        chunks = np.array_split(members, n_chunks)
         with stop.shared_with_workers():
             try:
-                states = Parallel(n_jobs=len(chunks))(
-                    delayed(self._train_chunk)(take(data, chunk, view=True), take(state, chunk), config, validation,
-                                               incremental, chunk, stop)
-                    for chunk in chunks
+                states = Parallel(n_jobs=n_chunks)(
+                    delayed(self._train_chunk)(take(data, chunk, view=True), part, config, validation, incremental,
+                                               chunk, stop)
+                    for chunk, part in zip(chunks, _parts(state, chunks), strict=True)
                 )
             except KeyboardInterrupt:
                 stop.set()  # workers that joblib cannot stop (threads) stop at their next step
@@ -72,29 +96,28 @@ class TrainingPlanMixin:
 
     def _train_chunk(self, data: TrainingData, state, config: TrainConfig, validation, incremental: bool,
                      members: np.ndarray, stop: StopSignal):
-        """Train a fresh chunk of ``members``, in groups side by side when this process has the cores for it.
+        """Train a fresh chunk of ``members``, in lanes side by side when this process has the cores for it.
 
-        Each group is still trained as one batched ensemble. Members joined
-        in units (``member_units``: a CV search's) train unit by unit, the
-        threads taking the next unit as they finish one, largest first.
+        Each lane is still trained as one batched ensemble, but for members
+        that share their batches (a CV search's members of one fold): each
+        run of those trains as a batch of its own, one after another in the
+        lane, reading one input (its small arrays stay in the CPU's cache).
         """
-        n_threads = side_by_side_groups(state.n_members)
-        units = member_units(state)
+        n_lanes = side_by_side_groups(state.n_members)
+        lanes = np.array_split(np.arange(state.n_members), max(n_lanes, 1))
+        groups = [run for lane in lanes for run in sharing_runs(state, lane)]
         report = self._progress_report(config, members, incremental)
-        if len(units) == state.n_members:
-            groups = split_at_units(units, n_threads)
-        else:
-            groups = sorted(units, key=len, reverse=True)
         if len(groups) <= 1:
             with self._blas_threads_of_a_group():
                 return train_members(data, state, config, self._validator(config, validation, members),
                                      incremental, stop, _group_report(report, 0))
+        parts = _parts(state, groups)
         # Every group joins the report before any trains: it shows an epoch once all groups have finished it.
         return train_side_by_side(
-            [(take(data, group, view=True), take(state, group), self._validator(config, validation, members[group]),
+            [(take(data, group, view=True), part, self._validator(config, validation, members[group]),
               _group_report(report, index))
-             for index, group in enumerate(groups)],
-            config, incremental, stop, n_threads=n_threads, members=groups,
+             for index, (group, part) in enumerate(zip(groups, parts, strict=True))],
+            config, incremental, stop, lanes=_lanes_of(groups, lanes),
         )
 
     def _progress_report(self, config: TrainConfig, members: np.ndarray, incremental: bool):

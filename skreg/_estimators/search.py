@@ -37,11 +37,11 @@ class MemberSet:
         Each member's training rows (indices into ``X``), in the fold's order.
     regularization : Regularization
         Each member's candidate settings.
-    units : list of ndarray
-        Runs of members on one fold that drop units in the same layers:
-        alone, each would draw the same shuffles and the same dropout draws
-        (turned into masks at its own rates), so one generator of each kind
-        draws for the whole unit, which trains as one batch.
+    folds_members : list of ndarray
+        The members of each fold, runs of consecutive members: alone, each
+        would draw the same shuffles, and those that drop units in the same
+        layers the same dropout numbers (turned into masks at their own
+        rates), so one generator of each draws for the run.
     validation_rows : ndarray of int, shape (n_val,) or None
         With early stopping, the rows any member validates on ...
     validation_mask : ndarray of bool, shape (m, n_val) or None
@@ -52,7 +52,7 @@ class MemberSet:
     folds: np.ndarray
     rows: np.ndarray
     regularization: Regularization
-    units: list
+    folds_members: list
     validation_rows: np.ndarray | None = None
     validation_mask: np.ndarray | None = None
 
@@ -78,7 +78,7 @@ def member_sets(fold_rows: list, settings: list) -> list:
         by_length.setdefault(len(train), []).append(fold)
     sets = []
     for folds in by_length.values():
-        # Members that share their draws (same fold, units dropped in the same layers) are consecutive: a unit.
+        # A fold's members follow each other, those that drop units in the same layers together.
         pairs = sorted(((candidate, fold) for fold in folds for candidate in range(len(settings))),
                        key=lambda pair: (pair[1], _dropped_layers(settings[pair[0]])))
         candidates = np.array([candidate for candidate, _ in pairs])
@@ -92,9 +92,8 @@ def member_sets(fold_rows: list, settings: list) -> list:
         if fold_rows[folds[0]][1] is not None:
             validation_rows = np.unique(np.concatenate([fold_rows[fold][1] for fold in folds]))
             validation_mask = np.stack([np.isin(validation_rows, fold_rows[fold][1]) for fold in member_folds])
-        keys = [fold for _, fold in pairs]
-        units = np.split(np.arange(len(pairs)), [k for k in range(1, len(keys)) if keys[k] != keys[k - 1]])
-        sets.append(MemberSet(candidates, member_folds, rows, regularization, units, validation_rows,
+        folds_members = np.split(np.arange(len(pairs)), np.flatnonzero(np.diff(member_folds)) + 1)
+        sets.append(MemberSet(candidates, member_folds, rows, regularization, folds_members, validation_rows,
                               validation_mask))
     return sets
 
@@ -128,18 +127,18 @@ class SearchMembersMixin:
         return np.zeros(n_members, dtype=int)
 
     def _initial_state(self, config: TrainConfig, dtype, entropy: int, n_members: int | None = None):
-        """Member 0's streams for every member, one shuffle and one dropout generator per unit.
+        """Member 0's streams for every member; one shuffle generator per fold, one dropout generator per pattern.
 
-        A unit's members would draw the same numbers alone: their shared
-        generators draw once for them all (``skreg._random.first_holders``).
+        Alone, a fold's members would draw the same shuffles, and those that
+        drop units in the same layers the same dropout numbers: a generator
+        they share draws once for them all (``skreg._random.first_holders``).
         """
         state = super()._initial_state(config, dtype, entropy, n_members)
         streams, dropped = state.streams, self._member_set.regularization.dropout > 0
-        for unit in self._member_set.units:
-            for k in unit[1:]:
-                streams.shuffle[k] = streams.shuffle[unit[0]]
-                # The dropout generator only of members that drop units in the same layers.
-                alike = unit[(dropped[unit] == dropped[k]).all(axis=1)]
+        for fold in self._member_set.folds_members:
+            for k in fold[1:]:
+                streams.shuffle[k] = streams.shuffle[fold[0]]
+                alike = fold[(dropped[fold] == dropped[k]).all(axis=1)]
                 if dropped[k].any() and alike[0] != k:
                     streams.noise[k].share("dropout", streams.noise[alike[0]])
         return state

@@ -2,10 +2,7 @@
 
 import threading
 
-import numpy as np
-
-from skreg._members import concat_in_order
-from skreg._random import first_holders
+from skreg._members import concat
 from skreg._train import events
 from skreg._train.blas import blas_controller
 from skreg._train.interrupts import StopSignal, ctrl_c_sets, even_if_interrupted
@@ -57,46 +54,9 @@ def side_by_side_groups(n_members: int) -> int:
     return min(n_members, blas_threads)
 
 
-def member_units(state: TrainingState) -> list:
-    """The members that must train in one batch: runs of members holding one shuffle generator.
-
-    Members share generators only within such a unit (``MemberStreams``),
-    so a unit never splits over threads, which would draw from one
-    generator at once. Each member is its own unit unless a CV search
-    joined them.
-
-    Returns
-    -------
-    list of ndarray
-        The members of each unit, in order.
-    """
-    holders = first_holders(state.streams.shuffle)
-    starts = np.flatnonzero(np.r_[True, holders[1:] != holders[:-1]])
-    units = np.split(np.arange(state.n_members), starts[1:])
-    if len(units) != len(np.unique(holders)):
-        raise ValueError("Members holding one shuffle generator must be consecutive.")
-    return units
-
-
-def split_at_units(units: list, n_parts: int) -> list:
-    """Whole units in at most ``n_parts`` runs of consecutive members, each about an even share of them.
-
-    Units of one member each are split as ``np.array_split`` splits them.
-    """
-    n_members = sum(len(unit) for unit in units)
-    if len(units) == n_members:
-        return [part for part in np.array_split(np.arange(n_members), n_parts) if len(part)]
-    reached = np.cumsum([len(unit) for unit in units])
-    # Run k ends with the first unit that reaches k / n_parts of the members.
-    ends = np.unique(np.searchsorted(reached, np.arange(1, n_parts + 1) * n_members / n_parts) + 1)
-    starts = np.r_[0, ends[:-1]]
-    return [np.concatenate(units[start:end]) for start, end in zip(starts, ends, strict=True)]
-
-
 def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = False,
-                       stop: threading.Event | None = None, n_threads: int | None = None,
-                       members: list | None = None) -> TrainingState:
-    """Train groups of members at once in threads, each group on one BLAS thread.
+                       stop: threading.Event | None = None, lanes: list | None = None) -> TrainingState:
+    """Train groups of members at once, one thread per lane of groups, each on one BLAS thread.
 
     An ensemble member's matrix products are small (a batch of a few hundred
     rows times a hidden layer): splitting each of them over two cores gains
@@ -104,14 +64,10 @@ def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = Fa
     and the Python overhead of a step. Members are independent and draw from
     their own streams, so the result is the same as training them together.
 
-    With fewer threads than groups, each thread takes the next group waiting
-    as it finishes one, so that the threads stay busy whatever the groups'
-    sizes or the machine's load.
-
-    The calling (main) thread trains groups itself, so a Ctrl-C lands in a
-    training loop, which stops at the step and keeps the last complete
-    epoch, and tells the other groups to do the same (a group not started
-    yet then trains no epoch).
+    The calling (main) thread trains the first lane itself, so a Ctrl-C
+    lands in a training loop, which stops at the step and keeps the last
+    complete epoch, and tells the other groups to do the same (a group not
+    begun yet then trains no epoch).
 
     Parameters
     ----------
@@ -121,69 +77,54 @@ def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = Fa
     stop : threading.Event, optional
         Set, it stops every group at its next step (a new one if not given);
         an interruption in any group sets it.
-    n_threads : int, optional
-        Threads at once, the calling one included (default: one per group).
-    members : list of ndarray, optional
-        Where each group's members go in the result (default: the groups'
-        members one after the other).
+    lanes : list of list of int, optional
+        The groups each thread trains, one after another (default: a thread
+        per group).
 
     Returns
     -------
     TrainingState
-        The groups' states, in member order.
+        The groups' states concatenated in order.
     """
     stop = StopSignal() if stop is None else stop
-    n_threads = len(groups) if n_threads is None else max(1, min(n_threads, len(groups)))
+    lanes = [[index] for index in range(len(groups))] if lanes is None else lanes
     if events.active:
         events.emit("side_by_side", sizes=[group[1].n_members for group in groups])
     outcomes = [None] * len(groups)
-    finished = [threading.Event() for _ in range(n_threads)]
-    # Thread t starts with group t (the calling thread with the first), then takes the next waiting.
-    waiting = iter(range(n_threads, len(groups)))
-    taking = threading.Lock()
+    finished = [threading.Event() for _ in lanes]
 
-    def train_groups(thread):
+    def train_lane(lane):
         try:
-            index = thread
-            while index is not None:
-                data, state, validate, report = groups[index]
+            for index in lanes[lane]:
                 try:
+                    data, state, validate, report = groups[index]
                     outcomes[index] = train_members(data, state, config, validate, incremental, stop, report)
                 except BaseException as error:
                     outcomes[index] = error
                     stop.set()
-                with taking:
-                    index = next(waiting, None)
         finally:
-            finished[thread].set()
+            finished[lane].set()
 
     with blas_controller().limit(limits=1), ctrl_c_sets(stop):
-        _run_in_threads(train_groups, finished, stop)
+        _run_in_threads(train_lane, finished, stop)
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
-    members = _one_after_another(groups) if members is None else members
-    merged, cut_short = even_if_interrupted(concat_in_order, outcomes, members)
+    merged, cut_short = even_if_interrupted(concat, outcomes)
     # Also a Ctrl-C after every group's last step: nothing to undo, but it was pressed.
     merged.outcome.interrupted |= cut_short or stop.is_set()
     return merged
 
 
-def _one_after_another(groups: list) -> list:
-    """The member indices of groups whose members follow each other."""
-    ends = np.cumsum([group[1].n_members for group in groups])
-    return [np.arange(end - group[1].n_members, end) for end, group in zip(ends, groups, strict=True)]
-
-
-def _run_in_threads(train_groups, finished: list, stop: threading.Event) -> None:
-    """``train_groups(0)`` here and ``train_groups(i)`` in threads for the others; returns when all finished."""
+def _run_in_threads(train_lane, finished: list, stop: threading.Event) -> None:
+    """``train_lane(0)`` here and ``train_lane(i)`` for the others in threads; returns when all finished."""
     waiting_for = []
     try:
         for index in range(1, len(finished)):
             # Waited for from before start(): start() may be interrupted after the thread runs.
             waiting_for.append(finished[index])
-            _start_thread(train_groups, index, finished[index])
-        train_groups(0)
+            _start_thread(train_lane, index, finished[index])
+        train_lane(0)
     except BaseException:
         stop.set()
         raise

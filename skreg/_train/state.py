@@ -115,6 +115,11 @@ class MemberStreams:
 
     ``noise[k]`` is member ``k``'s ``MemberNoise``: one generator per kind of
     noise (dropout masks, input, weight and label noise), made on first use.
+
+    Members may hold one generator (a CV search's, whose fits alone would
+    draw the same numbers): it then draws once for all of them
+    (``skreg._random.first_holders``). Such members share their shuffle
+    generator, and so their rows and batches, and follow each other.
     """
 
     PER_MEMBER = ("shuffle", "noise")
@@ -216,6 +221,24 @@ def _with_stopping_record(part: TrainingState, template, keep_best: bool) -> Tra
     if keep_best:
         record.best_params = part.params
     return dataclasses.replace(part, stopping=record)
+
+
+def shares_generators(state: TrainingState) -> bool:
+    """Whether some members of ``state`` hold one generator (``MemberStreams``)."""
+    shuffle = state.streams.shuffle
+    return len({id(generator) for generator in shuffle}) < len(shuffle)
+
+
+def with_own_generators(part: TrainingState) -> TrainingState:
+    """``part`` of a state whose members share generators, given copies of its own (in place).
+
+    Members that hold one generator draw from it in one batch; when they
+    train apart (groups in threads) each part needs its own copy, at the
+    same point of the stream: the draws are then the same. Members of
+    ``part`` that shared one generator share its copy.
+    """
+    part.streams = copy.deepcopy(part.streams)
+    return part
 
 
 def make_optimizer(config: TrainConfig, shape, dtype):

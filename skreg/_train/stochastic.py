@@ -30,7 +30,7 @@ class Workspace:
         self.objective = objective
         self.batch_size = batch_size
         self.scratch = StepScratch(objective, state.params, batch_size, data.X.shape[1], state.streams.noise)
-        self.shared_input = shares_batches(data, state, objective)
+        self.shared_input = shares_batches(state, objective)
         # Every member reads its own (batch, ...) slice, one member included: a
         # single net is computed exactly as member k of an ensemble is. Members
         # that share their batches read one (batch, n_features) array.
@@ -63,23 +63,22 @@ def epoch_order(data: TrainingData, state: TrainingState, shuffle: bool) -> np.n
     return order
 
 
-def shares_batches(data: TrainingData, state: TrainingState, objective: Objective) -> bool:
-    """Whether the members' batches are one, so that they can read one input array.
+def shares_batches(state: TrainingState, objective: Objective) -> bool:
+    """Whether the members (more than one) share their batches, so that they can read one input array.
 
-    They are when the members (more than one) hold one shuffle generator,
-    which shuffles their rows once (``epoch_order``), and no noise is added
-    to each member's input.
+    They do when they hold one shuffle generator, which shuffles their rows
+    once for them all (``epoch_order``; such members have the same rows,
+    ``MemberStreams``), and no noise is added to each member's input.
     """
     shuffle = state.streams.shuffle
-    return (len(shuffle) > 1 and all(rng is shuffle[0] for rng in shuffle) and not objective.noise_in["input_noise"]
-            and bool((data.member_rows == data.member_rows[:1]).all()))
+    return len(shuffle) > 1 and all(rng is shuffle[0] for rng in shuffle) and not objective.noise_in["input_noise"]
 
 
 def gather_batch(data: TrainingData, rows: np.ndarray, workspace: Workspace) -> tuple:
     """``(X, Y, weight)`` of a batch, each with a leading member axis (a list of sparse matrices for sparse X).
 
-    Members that share their batches (``Workspace.shared_input``) get one
-    input array, shape (n, n_features), or one sparse matrix.
+    Members that share their batches (``Workspace.shared_input``) read one
+    input: a 2-D array or one sparse matrix.
     """
     full = rows.shape[-1] == workspace.batch_size
     # The rows are valid indices: mode="clip" only spares numpy the bounds
