@@ -97,6 +97,11 @@ class Regularization:
         """The settings of ``members`` (indices or a slice)."""
         return Regularization(*(getattr(self, field.name)[members] for field in fields(self)))
 
+    @classmethod
+    def concat(cls, parts: list) -> "Regularization":
+        """The settings of the members of ``parts``, one after the other."""
+        return cls(*(np.concatenate([getattr(part, field.name) for part in parts]) for field in fields(cls)))
+
 
 def targets_of_groups(regularization: Regularization, loss: str):
     """``targets(Y, group)``, the targets a group (slice) of members trains on, or None when no member smooths."""

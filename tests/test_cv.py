@@ -70,6 +70,8 @@ AGREEMENT_CASES = {
                                    n_iter_no_change=3, max_iter=30), 3, "class_only"),
     "sgd_l1_sample_weight": (dict(solver="sgd", penalty="l1", learning_rate_init=0.05), 3, "weighted"),
     "per_layer_dropout": (dict(hidden_layer_sizes=(8, 6), batch_size=32), 3, "per_layer"),
+    # Every kind of noise of the step (the classifier's labels too), each member drawing it from its own streams.
+    "noise": (dict(dropout_type="gaussian", input_noise=0.2, weight_noise=0.02), 3, "noise"),
     # Patience longer than the fit: the members' noise-free pass is skipped, their networks unchanged.
     "stopping_cannot_act": (dict(n_iter_no_change=15, tol=1e-2), 3, None),
 }
@@ -81,6 +83,8 @@ def test_each_candidate_scores_exactly_as_in_grid_search(cls, name, data):
     settings, n_folds, variant = AGREEMENT_CASES[name]
     if variant == "class_only" and cls is RegularizedMLPRegressorCV:
         settings = {**settings, "scoring": "r2"}
+    if variant == "noise" and cls is RegularizedMLPClassifierCV:
+        settings = {**settings, "label_smoothing": 0.1, "label_noise": 0.1}
     X, y = _problem(cls, data)
     alphas = [0.01, 3.0]
     dropouts = [[0.0, 0.0], [0.4, 0.1]] if variant == "per_layer" else [0.0, 0.3]
@@ -307,7 +311,7 @@ def test_members_share_x(data):
 
 def test_a_folds_members_read_one_input_batch(data):
     """Members of one fold share their batches: each step reads one (batch, features) array for all of them,
-    where an ensemble's members read a batch each."""
+    where an ensemble's members read a batch each (and with input noise, so do the search's)."""
     X, y = data["X"], data["y_reg"]
 
     def inputs(model):
@@ -320,6 +324,9 @@ def test_a_folds_members_read_one_input_batch(data):
     one_input = inputs(RegularizedMLPRegressorCV(**params, alphas=[0.1, 1.0], dropouts=[0.0, 0.3], cv=2, refit=False))
     assert {shape[1:] for shape in one_input} == {(6,)} and (40, 6) in one_input
     assert {shape[0] for shape in inputs(RegularizedMLPRegressor(**params, n_estimators=3))} == {3}
+    # With noise added to each member's input, each member reads its own.
+    noisy = inputs(RegularizedMLPRegressorCV(**params, alphas=[0.1, 1.0], cv=2, input_noise=0.1, refit=False))
+    assert {shape[0] for shape in noisy} == {2}
 
 
 @pytest.mark.parametrize("cls", CV_ESTIMATORS)

@@ -25,7 +25,7 @@ from skreg._cv_docs import cv_docstring
 from skreg._estimators.classifier import RegularizedMLPClassifier
 from skreg._estimators.regressor import RegularizedMLPRegressor
 from skreg._estimators.search import SearchMembersMixin, member_sets, search_results
-from skreg._penalties import penalty_mix
+from skreg._objective import Regularization
 from skreg._random import root_entropy
 
 # The base estimator's parameters that the search replaces by its lists of candidates.
@@ -175,11 +175,9 @@ class CVMixin:
     def _check_search_targets(self, y) -> None:
         """Hook: the classifier refuses continuous targets before the stratified folds would."""
 
-    def _candidate_settings(self, candidate: dict) -> tuple:
-        """``(alpha, l1_share, l2_share, dropout rates)`` of a candidate, as the base estimator computes them."""
-        base = self._base_class(**self._base_params(**candidate))
-        l1_share, l2_share = penalty_mix(base.penalty, base.l1_ratio)
-        return float(base.alpha), l1_share, l2_share, base._dropout_rates(len(base._hidden_sizes()))
+    def _candidate_settings(self, candidate: dict) -> Regularization:
+        """A candidate's regularization, searched and shared settings alike, as the base estimator's one net has it."""
+        return self._base_class(**self._base_params(**candidate, n_estimators=1))._regularization()
 
     def _fold_rows(self, train: np.ndarray, y, entropy: int) -> tuple:
         """``(training rows, early-stopping validation rows or None)`` of the members of one training fold."""

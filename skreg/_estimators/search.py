@@ -68,8 +68,8 @@ def member_sets(fold_rows: list, settings: list) -> list:
     ----------
     fold_rows : list of tuple
         ``(train_rows, validation_rows or None)`` of each fold.
-    settings : list of tuple
-        ``(alpha, l1_share, l2_share, dropout_rates)`` of each candidate.
+    settings : list of Regularization
+        Each candidate's settings (of one member).
     """
     n_rows_max = max(int(np.max(train, initial=0)) for train, _ in fold_rows) + 1
     dtype = row_index_dtype(n_rows_max)
@@ -84,10 +84,7 @@ def member_sets(fold_rows: list, settings: list) -> list:
         candidates = np.array([candidate for candidate, _ in pairs])
         member_folds = np.array([fold for _, fold in pairs])
         rows = np.stack([fold_rows[fold][0] for fold in member_folds]).astype(dtype, copy=False)
-        chosen = [settings[candidate] for candidate in candidates]
-        regularization = Regularization.for_members(
-            len(pairs), alpha=[s[0] for s in chosen], l1_share=[s[1] for s in chosen],
-            l2_share=[s[2] for s in chosen], dropout=np.array([s[3] for s in chosen], dtype=np.float64))
+        regularization = Regularization.concat([settings[candidate] for candidate in candidates])
         validation_rows = validation_mask = None
         if fold_rows[folds[0]][1] is not None:
             validation_rows = np.unique(np.concatenate([fold_rows[fold][1] for fold in folds]))
@@ -98,9 +95,9 @@ def member_sets(fold_rows: list, settings: list) -> list:
     return sets
 
 
-def _dropped_layers(setting: tuple) -> tuple:
-    """The hidden layers where a candidate drops units (``setting``: as ``member_sets`` takes them)."""
-    return tuple(rate > 0 for rate in setting[3])
+def _dropped_layers(setting: Regularization) -> tuple:
+    """The hidden layers where a candidate drops units."""
+    return tuple(bool(rate > 0) for rate in setting.dropout[0])
 
 
 class SearchMembersMixin:
