@@ -141,14 +141,16 @@ def dropout_masks(shapes: list, rates: np.ndarray, rngs: list, dtype, out: list 
     Returns
     -------
     list
-        One mask array per hidden layer, or ``None`` where no member drops.
+        Per hidden layer: a mask array, a ``SharedMasks``, or ``None`` where
+        no member drops.
 
     A member whose rate in a layer is 0 draws nothing for it and keeps every
     unit (a mask of ones): its stream, and so its later masks, are those it
     would have trained alone with that rate. Members holding one generator
     share its draw, each turned into a mask at its own rate (they must
     drop units in the same layers, or the generator would draw for one
-    where alone it would not).
+    where alone it would not); runs of such members at one rate share one
+    mask (``SharedMasks``).
     """
     masks = []
     out = out if out is not None else [None] * len(shapes)
@@ -157,27 +159,111 @@ def dropout_masks(shapes: list, rates: np.ndarray, rngs: list, dtype, out: list 
         if not layer_rates.any():
             masks.append(None)
             continue
-        mask = buffer if buffer is not None else np.empty(shape, dtype=dtype)
         draws = layer_rates > 0 if drawing is None else drawing & (layer_rates > 0)
-        normal = None if gaussian is None else gaussian & draws
+        normal = np.zeros(len(rngs), dtype=bool) if gaussian is None else gaussian & draws
         holders = first_holders(rngs, draws)
-        for k, rng in enumerate(rngs):
-            if holders[k] != k:
-                mask[k] = mask[holders[k]]  # one generator's draw, for every member holding it
-            elif normal is not None and normal[k]:
-                rng.standard_normal(dtype=mask.dtype, out=mask[k])
-            elif draws[k]:
-                rng.random(dtype=mask.dtype, out=mask[k])
-            else:
-                mask[k] = 1.0  # kept: a fixed mask, not whatever the buffer held
-        if normal is None or not normal.any():
-            _bernoulli_masks(mask, layer_rates)
+        blocks = _runs_of_equal_masks(holders, layer_rates, draws)
+        if len(np.unique(holders[draws])) < draws.sum() and len(blocks) < len(rngs):
+            masks.append(_shared_masks(shape, layer_rates, rngs, dtype, draws, normal, holders, blocks))
         else:
-            bernoulli = ~normal
-            _bernoulli_masks(mask[bernoulli], layer_rates[bernoulli], out=mask, members=bernoulli)
-            _gaussian_masks(mask, layer_rates, normal)
-        masks.append(mask)
+            buffer = buffer if buffer is not None else np.empty(shape, dtype=dtype)
+            masks.append(_member_masks(buffer, layer_rates, rngs, draws, normal, holders))
     return masks
+
+
+def _member_masks(mask: np.ndarray, rates: np.ndarray, rngs: list, draws: np.ndarray, normal: np.ndarray,
+                  holders: np.ndarray) -> np.ndarray:
+    """One layer's masks, member by member, into ``mask`` of shape (m, n, units)."""
+    for k, rng in enumerate(rngs):
+        if holders[k] != k:
+            mask[k] = mask[holders[k]]  # one generator's draw, for every member holding it
+        elif normal[k]:
+            rng.standard_normal(dtype=mask.dtype, out=mask[k])
+        elif draws[k]:
+            rng.random(dtype=mask.dtype, out=mask[k])
+        else:
+            mask[k] = 1.0  # kept: a fixed mask, not whatever the buffer held
+    if not normal.any():
+        _bernoulli_masks(mask, rates)
+    else:
+        bernoulli = ~normal
+        _bernoulli_masks(mask[bernoulli], rates[bernoulli], out=mask, members=bernoulli)
+        _gaussian_masks(mask, rates, normal)
+    return mask
+
+
+def _runs_of_equal_masks(holders: np.ndarray, rates: np.ndarray, draws: np.ndarray) -> list:
+    """Runs of consecutive members whose masks are the same: one generator's draw at one rate, or none."""
+    key = np.where(draws, holders, -1)
+    changes = np.flatnonzero((key[1:] != key[:-1]) | (draws[1:] & (rates[1:] != rates[:-1]))) + 1
+    bounds = np.r_[0, changes, len(holders)]
+    return [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _shared_masks(shape: tuple, rates: np.ndarray, rngs: list, dtype, draws: np.ndarray, normal: np.ndarray,
+                  holders: np.ndarray, blocks: list) -> "SharedMasks":
+    """One layer's masks as one (n, units) mask per run of members that share it (``SharedMasks``)."""
+    draw_of = {}
+    for k in np.flatnonzero(draws & (holders == np.arange(len(holders)))):
+        draw = np.empty(shape[1:], dtype=dtype)
+        if normal[k]:
+            rngs[k].standard_normal(dtype=dtype, out=draw)
+        else:
+            rngs[k].random(dtype=dtype, out=draw)
+        draw_of[k] = draw
+    per_block = []
+    for block in blocks:
+        first = block.start
+        if not draws[first]:
+            per_block.append(None)
+        elif normal[first]:
+            per_block.append(_gaussian_mask(draw_of[holders[first]], rates[first]))
+        else:
+            per_block.append(_bernoulli_mask(draw_of[holders[first]], rates[first]))
+    return SharedMasks(tuple(blocks), tuple(per_block))
+
+
+@dataclass(frozen=True)
+class SharedMasks:
+    """A layer's dropout masks when runs of members share one: ``masks[i]`` (n, units), or None, for ``runs[i]``.
+
+    Members that hold one generator and drop at one rate have the same
+    masks (a CV search's members of one fold that differ only in
+    ``alpha``): each run's mask is made once, and never copied per member.
+    """
+
+    runs: tuple
+    masks: tuple
+
+    def apply(self, A: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+        """``A`` times each run's mask (a run without one keeps ``A``), into ``out``."""
+        out = np.empty_like(A) if out is None else out
+        for run, mask in zip(self.runs, self.masks, strict=True):
+            if mask is None:
+                out[run] = A[run]
+            else:
+                np.multiply(A[run], mask, out=out[run])
+        return out
+
+    def scale_gradient(self, delta: np.ndarray) -> None:
+        """Multiply ``delta`` by each run's mask, in place."""
+        for run, mask in zip(self.runs, self.masks, strict=True):
+            if mask is not None:
+                delta[run] *= mask
+
+
+def _bernoulli_mask(uniform: np.ndarray, rate: float) -> np.ndarray:
+    """One member's inverted Bernoulli mask at ``rate`` from its uniform draw (a new array)."""
+    mask = uniform[None].copy()
+    _bernoulli_masks(mask, np.array([rate]))
+    return mask[0]
+
+
+def _gaussian_mask(normal: np.ndarray, rate: float) -> np.ndarray:
+    """One member's Gaussian mask at ``rate`` from its standard normal draw (a new array)."""
+    mask = normal[None].copy()
+    _gaussian_masks(mask, np.array([rate]), np.array([True]))
+    return mask[0]
 
 
 def _bernoulli_masks(uniform: np.ndarray, rates: np.ndarray, out: np.ndarray | None = None,
@@ -278,10 +364,13 @@ def forward(X, coefs: list, intercepts: list, activation: str, output_activation
         outputs.append(A)
         if not is_output:
             mask = masks[layer]
+            dropped = None if buffers is None else buffers.dropped[layer]
             if mask is None:
                 inputs.append(A)
+            elif isinstance(mask, SharedMasks):
+                inputs.append(mask.apply(A, dropped))
             else:
-                inputs.append(np.multiply(A, mask, out=None if buffers is None else buffers.dropped[layer]))
+                inputs.append(np.multiply(A, mask, out=dropped))
     return ForwardCache(inputs=inputs, outputs=outputs, masks=masks)
 
 
@@ -318,7 +407,9 @@ def backward(cache: ForwardCache, coefs: list, delta: np.ndarray, activation: st
         out = buffers.deltas[layer - 1] if buffers is not None else None
         delta = _times_transpose(delta, coefs[layer], out)
         mask = cache.masks[layer - 1]
-        if mask is not None:
+        if isinstance(mask, SharedMasks):
+            mask.scale_gradient(delta)
+        elif mask is not None:
             delta *= mask
         derivative(cache.outputs[layer - 1], delta)
 

@@ -11,7 +11,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
-from skreg._network import ParameterLayout, dropout_masks
+from skreg._network import ParameterLayout, SharedMasks, dropout_masks
 from skreg._objective import NetworkSpec, Objective, Regularization
 from skreg._optimizers import SGD
 from skreg._random import first_holders
@@ -141,6 +141,40 @@ def test_members_holding_one_generator_share_its_draw_at_their_own_rates(gaussia
     for _ in range(2):
         dropout_masks(one, rates[[0]], [replay], np.float64, gaussian=kind[[0]])
     assert shared.bit_generator.state == replay.bit_generator.state
+
+
+def _dense(masks, shape):
+    """Each member's own mask, from a SharedMasks (ones where a run keeps every unit)."""
+    dense = np.ones(shape)
+    for run, mask in zip(masks.runs, masks.masks, strict=True):
+        if mask is not None:
+            dense[run] = mask
+    return dense
+
+
+def test_runs_at_one_rate_share_one_mask_and_train_as_with_their_own():
+    """Members 0-2 hold one generator, 0 and 1 at one rate (a fold's members differing in alpha), member 3 drops
+    nothing: the layer's masks are one per run, each member's the one it would draw alone, and the gradient is
+    the one with every member's own mask."""
+    rates = np.array([[0.3], [0.3], [0.5], [0.0]])
+    shared = np.random.default_rng(3)
+    masks = dropout_masks([(4, 50, 7)], rates, [shared, shared, shared, np.random.default_rng(4)], np.float64)[0]
+    assert isinstance(masks, SharedMasks) and len(masks.runs) == 3
+    dense = _dense(masks, (4, 50, 7))
+    for k in range(3):
+        alone = dropout_masks([(1, 50, 7)], rates[[k]], [np.random.default_rng(3)], np.float64)[0]
+        assert_array_equal(dense[k], alone[0])
+    assert_array_equal(dense[3], 1.0)
+    layout = ParameterLayout((5, 7, 2))
+    network = NetworkSpec(layout, "relu", "squared_error")
+    objective = Objective(network, Regularization.for_members(4, alpha=0.0, l1_share=0.0, l2_share=0.0,
+                                                              dropout=rates), np.full(4, 50.0))
+    rng = np.random.default_rng(5)
+    params, X, Y = rng.normal(size=(4, layout.n_params)), rng.normal(size=(50, 5)), rng.normal(size=(50, 2))
+    with_runs = objective.value_and_gradient(params, X, Y, np.ones(50), masks=[masks])
+    with_own = objective.value_and_gradient(params, X, Y, np.ones(50), masks=[dense])
+    for ours, theirs in zip(with_runs, with_own, strict=True):
+        assert_array_equal(ours, theirs)
 
 
 def test_first_holders_names_the_first_member_of_each_shared_generator():

@@ -78,9 +78,9 @@ def member_sets(fold_rows: list, settings: list) -> list:
         by_length.setdefault(len(train), []).append(fold)
     sets = []
     for folds in by_length.values():
-        # A fold's members follow each other, those that drop units in the same layers together.
+        # A fold's members follow each other, those at the same dropout rates together (one mask for them).
         pairs = sorted(((candidate, fold) for fold in folds for candidate in range(len(settings))),
-                       key=lambda pair: (pair[1], _dropped_layers(settings[pair[0]])))
+                       key=lambda pair: (pair[1], tuple(settings[pair[0]].dropout[0])))
         candidates = np.array([candidate for candidate, _ in pairs])
         member_folds = np.array([fold for _, fold in pairs])
         rows = np.stack([fold_rows[fold][0] for fold in member_folds]).astype(dtype, copy=False)
@@ -93,11 +93,6 @@ def member_sets(fold_rows: list, settings: list) -> list:
         sets.append(MemberSet(candidates, member_folds, rows, regularization, folds_members, validation_rows,
                               validation_mask))
     return sets
-
-
-def _dropped_layers(setting: Regularization) -> tuple:
-    """The hidden layers where a candidate drops units."""
-    return tuple(bool(rate > 0) for rate in setting.dropout[0])
 
 
 class SearchMembersMixin:
