@@ -163,7 +163,8 @@ def dropout_masks(shapes: list, rates: np.ndarray, rngs: list, dtype, out: list 
         normal = np.zeros(len(rngs), dtype=bool) if gaussian is None else gaussian & draws
         holders = first_holders(rngs, draws)
         blocks = _runs_of_equal_masks(holders, layer_rates, draws)
-        if len(np.unique(holders[draws])) < draws.sum() and len(blocks) < len(rngs):
+        drawn_by = holders[draws].tolist()
+        if len(set(drawn_by)) < len(drawn_by) and len(blocks) < len(rngs):
             masks.append(_shared_masks(shape, layer_rates, rngs, dtype, draws, normal, holders, blocks))
         else:
             buffer = buffer if buffer is not None else np.empty(shape, dtype=dtype)
@@ -194,10 +195,11 @@ def _member_masks(mask: np.ndarray, rates: np.ndarray, rngs: list, draws: np.nda
 
 def _runs_of_equal_masks(holders: np.ndarray, rates: np.ndarray, draws: np.ndarray) -> list:
     """Runs of consecutive members whose masks are the same: one generator's draw at one rate, or none."""
-    key = np.where(draws, holders, -1)
-    changes = np.flatnonzero((key[1:] != key[:-1]) | (draws[1:] & (rates[1:] != rates[:-1]))) + 1
-    bounds = np.r_[0, changes, len(holders)]
-    return [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+    # Plain Python: a few members, every step (numpy's calls would cost more than the loop).
+    keys = [(holder, rate) if drawn else None for holder, rate, drawn in zip(holders.tolist(), rates.tolist(),
+                                                                               draws.tolist(), strict=True)]
+    starts = [k for k in range(len(keys)) if k == 0 or keys[k] != keys[k - 1]]
+    return [slice(start, stop) for start, stop in zip(starts, starts[1:] + [len(keys)], strict=True)]
 
 
 def _shared_masks(shape: tuple, rates: np.ndarray, rngs: list, dtype, draws: np.ndarray, normal: np.ndarray,
