@@ -3,8 +3,9 @@
 Usage::
 
     python benchmarks/bench_cv.py [--repeats N] [--epochs E] [--hidden H] [--batch-size B] [--quick] [--one-core]
+                                   [--warmup N]
 
-The workload of issue 17: digits (1797 x 64, standardized), hidden (64,), relu, adam, ``max_iter``
+The workload: digits (1797 x 64, standardized), hidden (64,), relu, adam, ``max_iter``
 epochs (40; ``tol=0`` and a huge ``n_iter_no_change``, so every fit runs them all), alphas x dropouts
 = 3 x 3, ``cv=3`` (stratified), refit on all rows. Timed, alternating within each repeat so that
 drifting load hits all alike:
@@ -20,9 +21,11 @@ per-step overhead, the case batching is made for. ``--one-core`` runs every cont
 (``threadpool_limits(1)``, ``n_jobs=1``): the work each does, less sensitive to other processes on a
 shared machine than the two-core wall times.
 
-Each timing prints the 1-minute load average before it; the summary gives the median and the
-minimum over repeats (the minimum is the least disturbed by other processes). The script then prints the median times,
-the ratios cv / grid and cv / sklearn, and the agreement table: each candidate's mean_test_score
+A warm-up round, not counted, starts joblib's worker processes for every contender alike. Each
+timing prints the 1-minute load average before it; the summary gives the median and the minimum over
+repeats (the minimum is the least disturbed by other processes), the ratios cv / grid and cv /
+sklearn of those, and the ratios repeat by repeat (the two timed one after the other: a drift of the
+machine's load hits both), then the agreement table: each candidate's mean_test_score
 from the CV estimator and from GridSearchCV (same folds and seeds; with one BLAS thread per worker
 the two are the same networks, so the columns agree to the last digit).
 """
@@ -69,6 +72,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--quick", action="store_true", help="5 epochs, 1 repeat")
     parser.add_argument("--one-core", action="store_true", help="every contender on one core, n_jobs=1")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (0: none)")
     args = parser.parse_args()
     n_jobs = 1 if args.one_core else 2
     epochs, repeats = (5, 1) if args.quick else (args.epochs, args.repeats)
@@ -98,6 +102,10 @@ def main() -> None:
           f"{len(DROPOUTS)} dropouts, cv=3, {os.cpu_count()} CPUs" + (", one core" if args.one_core else ""))
     times, fitted = {}, {}
     with threadpool_limits(1) if args.one_core else contextlib.nullcontext():
+        if args.warmup:
+            print("warm-up round (not counted: joblib starts its worker processes)")
+            for label, make in makers.items():
+                timed(label, make, X, y, {}, fitted)
         for repeat in range(repeats):
             print(f"repeat {repeat + 1}/{repeats}")
             for label, make in makers.items():
@@ -107,9 +115,13 @@ def main() -> None:
         value = {label: how(values) for label, values in times.items()}
         print(f"\n{summary} wall time (s): " + ", ".join(f"{label} {seconds:.2f}" for label, seconds in value.items()))
         for ours in [label for label in ("cv", "cv n_jobs=2") if label in value]:
-            print(f"  {ours:<12}: {value[ours] / value['grid']:.3f} x GridSearchCV(skreg, n_jobs={n_jobs}) "
-                  f"(goal <= 0.5), {value[ours] / value['sklearn']:.3f} x GridSearchCV(MLPClassifier, 3 alphas, "
-                  f"n_jobs={n_jobs}) (goal <= 1)")
+            print(f"  {ours:<12}: {value[ours] / value['grid']:.3f} x GridSearchCV(skreg, n_jobs={n_jobs}), "
+                  f"{value[ours] / value['sklearn']:.3f} x GridSearchCV(MLPClassifier, 3 alphas, n_jobs={n_jobs})")
+    print("\nratios repeat by repeat (each pair timed one after the other), median [min, max]:")
+    for ours in [label for label in ("cv", "cv n_jobs=2") if label in times]:
+        for theirs in ("grid", "sklearn"):
+            ratios = [mine / other for mine, other in zip(times[ours], times[theirs], strict=True)]
+            print(f"  {ours:<12} / {theirs:<8}: {statistics.median(ratios):.3f} [{min(ratios):.3f}, {max(ratios):.3f}]")
     print(f"load average at the end: {load()}")
 
     ours, grid = fitted["cv"].cv_results_, fitted["grid"].cv_results_
