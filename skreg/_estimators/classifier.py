@@ -292,6 +292,10 @@ class RegularizedMLPClassifier(ClassifierMixin, DocumentationLinkMixin, BaseRegu
             return np.hstack([1 - output, output])
         return output
 
+    def _prediction_from_output(self, output):
+        """``predict``'s labels from the (mean) network output."""
+        return self._output_to_labels(output)
+
     def _output_to_labels(self, output):
         if self._label_binarizer.y_type_ == "multiclass":
             return self.classes_[np.argmax(output, axis=1)]

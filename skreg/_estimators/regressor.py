@@ -454,5 +454,9 @@ class RegularizedMLPRegressor(RegressorMixin, DocumentationLinkMixin, BaseRegula
         chunk_rows = max(1, 8_000_000 // (in_bag.shape[1] * self.n_outputs_))
         return jackknife_plus_after_bootstrap(outputs, in_bag, residuals, confidence_level, chunk_rows)
 
+    def _prediction_from_output(self, output):
+        """``predict``'s values from the (mean) network output."""
+        return self._shape_output(output)
+
     def _shape_output(self, values):
         return values.ravel() if values.shape[1] == 1 else values
