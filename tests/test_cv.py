@@ -320,7 +320,8 @@ def test_a_folds_members_read_one_input_batch(data):
             model.fit(X, y)
         return set(shapes)
 
-    params = {**SMALL, "max_iter": 2, "batch_size": 40}
+    # Wide enough that a fold's members train apart from the other fold's (``_runs_pay``).
+    params = {**SMALL, "max_iter": 2, "batch_size": 40, "hidden_layer_sizes": (512,)}
     one_input = inputs(RegularizedMLPRegressorCV(**params, alphas=[0.1, 1.0], dropouts=[0.0, 0.3], cv=2, refit=False))
     assert {shape[1:] for shape in one_input} == {(6,)} and (40, 6) in one_input
     assert {shape[0] for shape in inputs(RegularizedMLPRegressor(**params, n_estimators=3))} == {3}

@@ -41,6 +41,23 @@ def sharing_runs(state, members: np.ndarray) -> list:
     return np.split(members, starts[1:])
 
 
+# A lane whose hidden activations of one batch take more bytes trains its runs of members one after another.
+RUN_SPLIT_BYTES = 2**20
+
+
+def _runs_pay(config: TrainConfig, lanes: list, itemsize: int) -> bool:
+    """Whether a lane's runs of members sharing their batches should train one after another.
+
+    Apart, a run's arrays stay in the CPU's cache and its members read one
+    input, but each run's step makes the step's numpy calls again: a (64,)
+    net's batch of 200 rows is worth it (14 members: 1.4 MB of activations),
+    a (16,) net's batch of 32 is not (57 kB, where the calls are the cost).
+    """
+    widest = max(config.network.layout.layer_units[1:-1], default=1)
+    largest_lane = max(len(lane) for lane in lanes)
+    return largest_lane * config.batch_size * widest * itemsize > RUN_SPLIT_BYTES
+
+
 def _lanes_of(groups: list, lanes: list) -> list:
     """The indices of the groups (runs, in order) that make up each lane."""
     sizes = np.cumsum([len(lane) for lane in lanes])
@@ -99,13 +116,16 @@ class TrainingPlanMixin:
         """Train a fresh chunk of ``members``, in lanes side by side when this process has the cores for it.
 
         Each lane is still trained as one batched ensemble, but for members
-        that share their batches (a CV search's members of one fold): each
-        run of those trains as a batch of its own, one after another in the
-        lane, reading one input (its small arrays stay in the CPU's cache).
+        that share their batches (a CV search's members of one fold) when
+        the lane's arrays outgrow the CPU's cache (``_runs_pay``): each run
+        of those then trains as a batch of its own, one after another in the
+        lane, reading one input.
         """
         n_lanes = side_by_side_groups(state.n_members)
         lanes = np.array_split(np.arange(state.n_members), max(n_lanes, 1))
-        groups = [run for lane in lanes for run in sharing_runs(state, lane)]
+        groups = lanes
+        if _runs_pay(config, lanes, state.params.dtype.itemsize):
+            groups = [run for lane in lanes for run in sharing_runs(state, lane)]
         report = self._progress_report(config, members, incremental)
         if len(groups) <= 1:
             with self._blas_threads_of_a_group():
