@@ -9,7 +9,7 @@ from skreg._wrappers import predict_interval, predict_uncertainty
 
 _compat.register_legacy_modules()
 
-#: The version of skreg, a string such as ``"0.4.0"``.
+#: The version of skreg, a string such as ``"0.5.0"``.
 __version__ = _version.__version__
 
 #: The types ``skops.io.load`` must be told to trust to load any skreg model
