@@ -693,25 +693,3 @@ def test_keyboard_interrupt_with_early_stopping_keeps_the_best_epoch(cls, proble
     assert model.best_validation_score_ == max(model.validation_scores_)
     assert_allclose(-_validation_loss(model, X_held, y_held), model.best_validation_score_, rtol=1e-10)
     assert np.all(np.isfinite(_output(model, X)))
-
-
-def test_the_noise_free_pass_on_the_members_own_rows_is_their_objective():
-    """A CV fold's members train on its rows: their data on those rows alone (in order) gives the same objective,
-    and data whose members read most rows is kept whole."""
-    from skreg._train.evaluation import noise_free_objective
-    from skreg._train.state import TrainingData
-
-    rng = np.random.default_rng(0)
-    X, Y, weight = rng.normal(size=(300, 4)), rng.normal(size=(300, 1)), rng.uniform(0.5, 2.0, 300)
-    fold = np.sort(rng.choice(300, 120, replace=False)).astype(np.int32)
-    regularization = Regularization.for_members(2, alpha=[0.1, 1.0], l1_share=0.0, l2_share=1.0, dropout=[0.3])
-    data = TrainingData(X, Y, weight, np.stack([fold, fold]), regularization)
-    own = data.on_own_rows()
-    assert own.X.shape == (120, 4) and own.member_rows.dtype == np.int32
-    assert_array_equal(own.X[own.member_rows[1]], X[fold])
-    layout = ParameterLayout((4, 5, 1))
-    config = type("Config", (), {"network": NetworkSpec(layout, "relu", "squared_error")})()
-    params = rng.normal(size=(2, layout.n_params))
-    assert_allclose(noise_free_objective(own, params, config), noise_free_objective(data, params, config), rtol=1e-12)
-    most = TrainingData(X, Y, weight, np.stack([np.arange(250, dtype=np.int32)] * 2), regularization)
-    assert most.on_own_rows() is most

@@ -47,9 +47,6 @@ class TrainConfig:
     keeps_best_loss: bool = True
 
 
-# A pass over the members' data takes their own rows apart when they are at most this share of all rows.
-OWN_ROWS_SHARE = 0.75
-
 # Entries of the (members, draws) arrays that per-member bookkeeping gathers at once.
 GATHER_CHUNK_ENTRIES = 2**20
 
@@ -82,20 +79,6 @@ class TrainingData:
         """
         return TrainingData(self.X, self.Y, self.sample_weight, take_rows(self.member_rows, members),
                             self.regularization.take(members))
-
-    def on_own_rows(self) -> "TrainingData":
-        """The same members on the rows they train on only, when those are few enough (``OWN_ROWS_SHARE``).
-
-        A CV search's members of one fold train on its rows, and give the
-        others weight 0: a pass over their data (the noise-free objective)
-        then skips the rows no member reads. The rows keep their order, so
-        each member's loss is the one over its own rows alone.
-        """
-        rows = np.unique(self.member_rows)
-        if len(rows) > OWN_ROWS_SHARE * self.Y.shape[0]:
-            return self
-        member_rows = np.searchsorted(rows, self.member_rows).astype(self.member_rows.dtype)
-        return TrainingData(self.X[rows], self.Y[rows], self.sample_weight[rows], member_rows, self.regularization)
 
     def objective(self, network: NetworkSpec) -> Objective:
         """The objective each member minimises on these rows."""

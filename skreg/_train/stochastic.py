@@ -15,14 +15,7 @@ from skreg._train import events
 from skreg._train.interrupts import even_if_interrupted
 from skreg._train.progress import GroupReport
 from skreg._train.state import TrainConfig, TrainingData, TrainingState, make_optimizer
-from skreg._train.stopping import (
-    EpochStart,
-    FiniteGuard,
-    NoisyMembersData,
-    check_finite_epoch,
-    update_stopping,
-    watched_scores,
-)
+from skreg._train.stopping import EpochStart, FiniteGuard, check_finite_epoch, update_stopping, watched_scores
 
 
 class Workspace:
@@ -300,7 +293,6 @@ def _run_epochs(data: TrainingData, state: TrainingState, config: TrainConfig, v
     params = state.params
     batch_size = min(config.batch_size, data.member_rows.shape[1])
     workspace = Workspace(data.objective(config.network), data, state, batch_size)
-    noisy = NoisyMembersData(data, config)
     epochs_run = 0
     start = EpochStart(state)
     try:
@@ -319,7 +311,7 @@ def _run_epochs(data: TrainingData, state: TrainingState, config: TrainConfig, v
                         events.emit("validation", state=state)
                     state.history.record_validation(None if validate is None else validate(params))
             if check_stopping:
-                scores = watched_scores(noisy, state, config, stop_on_validation, max_epochs - epochs_run)
+                scores = watched_scores(data, state, config, stop_on_validation, max_epochs - epochs_run)
                 update_stopping(state, config, scores, active, keep_best=stop_on_validation)
             # The epoch is recorded whole: from here on an interruption keeps it.
             start, epochs_run = EpochStart(state), epochs_run + 1

@@ -80,31 +80,7 @@ class ImprovementTracker:
         self.count[members] = 0
 
 
-class NoisyMembersData:
-    """The data of the members whose step draws noise, made on first use; one per call of the epoch loop.
-
-    Members that report no best loss (``config.keeps_best_loss``: a CV
-    search's) take only their own rows (``on_own_rows``): the rows of their
-    fold, as the base estimator fitted on it alone has them. The others keep
-    every row, as ``loss_`` does, so that ``best_loss_`` is the ``loss_`` of
-    the fit stopped at its best epoch, to the bit.
-    """
-
-    def __init__(self, data: TrainingData, config: TrainConfig):
-        self.members = np.flatnonzero(data.regularization.noisy_members)
-        self._data = data
-        self._own_rows = not config.keeps_best_loss
-        self._noisy = None
-
-    @property
-    def data(self) -> TrainingData:
-        if self._noisy is None:
-            noisy = self._data.take_members(self.members)
-            self._noisy = noisy.on_own_rows() if self._own_rows else noisy
-        return self._noisy
-
-
-def watched_scores(noisy: NoisyMembersData, state: TrainingState, config: TrainConfig, on_validation: bool,
+def watched_scores(data: TrainingData, state: TrainingState, config: TrainConfig, on_validation: bool,
                    epochs_left: int) -> np.ndarray:
     """What the stopping rule watches this epoch, per member, higher is better.
 
@@ -114,7 +90,7 @@ def watched_scores(noisy: NoisyMembersData, state: TrainingState, config: TrainC
     thinned networks and jumps with the masks: one lucky epoch would never
     be beaten and the fit would stop on noise, so the objective is then
     measured noise-free at the epoch's end (one forward pass over the
-    training rows, ``noisy``). Each member by its own rule: in a batch whose members
+    training rows). Each member by its own rule: in a batch whose members
     have different settings, those whose step draws no noise still watch
     their running loss, as each would alone.
 
@@ -126,9 +102,10 @@ def watched_scores(noisy: NoisyMembersData, state: TrainingState, config: TrainC
     if on_validation:
         return state.history.validation_score[-1]
     scores = -state.history.loss[-1]
+    noisy = np.flatnonzero(data.regularization.noisy_members)
     record = state.stopping or ImprovementTracker(state.n_members, config.n_iter_no_change, config.tol)
-    if noisy.members.size and (config.keeps_best_loss or record.can_run_out(epochs_left)):
-        scores[noisy.members] = -noise_free_objective(noisy.data, state.params[noisy.members], config)
+    if noisy.size and (config.keeps_best_loss or record.can_run_out(epochs_left)):
+        scores[noisy] = -noise_free_objective(data.take_members(noisy), state.params[noisy], config)
     return scores
 
 
