@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from joblib import parallel_backend
 from numpy.testing import assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
@@ -23,7 +24,7 @@ from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from skreg import (
     SKOPS_TRUSTED_TYPES,
@@ -293,20 +294,40 @@ def test_a_failed_fit_leaves_the_estimator_as_it_was(data):
     assert_array_equal(model.predict(X), before)
 
 
-def test_members_share_x(data):
-    """No per-member copy of X: 12 members on an X of 8 MB take a fraction of X beyond it."""
+@pytest.mark.parametrize("patience", ["longer than the fit", "short"])
+def test_members_share_x(patience, data):
+    """No per-member copy of X: 12 members on an X of 8 MB take a fraction of X beyond it, on two lanes too.
+
+    With a short patience the dropout members' noise-free pass over the rows runs every epoch.
+    """
     rng = np.random.default_rng(1)
     X = rng.normal(size=(20_000, 50))
     y = X[:, 0] + rng.normal(size=20_000)
-    model = RegularizedMLPRegressorCV(hidden_layer_sizes=(4,), max_iter=1, alphas=[0.1, 1.0], dropouts=[0.0, 0.2],
+    stopping = {"max_iter": 1} if patience == "longer than the fit" else {"max_iter": 3, "n_iter_no_change": 1}
+    model = RegularizedMLPRegressorCV(hidden_layer_sizes=(4,), **stopping, alphas=[0.1, 1.0], dropouts=[0.0, 0.2],
                                       cv=3, random_state=0)
     tracemalloc.start()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(2):
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X, y)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 1.5 * X.nbytes, f"peak {peak / X.nbytes:.2f} x X beyond X"
+
+
+def test_a_search_in_joblib_threads_leaves_blas_threads_as_they_were(data):
+    """Members over joblib's threading backend: each worker trains its runs of members apart (a wide net) without
+    touching the process-wide BLAS limits, which only the main thread sets."""
+    before = [library["num_threads"] for library in threadpool_info() if library["user_api"] == "blas"]
+    if max(before, default=1) < 2:
+        pytest.skip("BLAS has one thread here")
+    X, y = data["X"][:240], data["y_reg"][:240]
+    # 8 members (4 folds x 2 alphas) in two chunks of two folds; (512,) nets make each chunk's runs train apart.
+    with parallel_backend("threading"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        RegularizedMLPRegressorCV(hidden_layer_sizes=(512,), max_iter=3, alphas=[0.1, 1.0], cv=KFold(4), n_jobs=2,
+                                  refit=False, random_state=0).fit(X, y)
+    assert [library["num_threads"] for library in threadpool_info() if library["user_api"] == "blas"] == before
 
 
 def test_a_folds_members_read_one_input_batch(data):

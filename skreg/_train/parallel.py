@@ -4,7 +4,7 @@ import threading
 
 from skreg._members import concat
 from skreg._train import events
-from skreg._train.blas import blas_controller
+from skreg._train.blas import blas_controller, one_blas_thread_per_group
 from skreg._train.interrupts import StopSignal, ctrl_c_sets, even_if_interrupted
 from skreg._train.lbfgs import fit_lbfgs
 from skreg._train.progress import GroupReport
@@ -79,7 +79,8 @@ def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = Fa
         an interruption in any group sets it.
     lanes : list of list of int, optional
         The groups each thread trains, one after another (default: a thread
-        per group).
+        per group). One lane trains in the calling thread, which may be any
+        (a joblib worker's): BLAS limits are then set as for one group.
 
     Returns
     -------
@@ -105,7 +106,9 @@ def train_side_by_side(groups: list, config: TrainConfig, incremental: bool = Fa
         finally:
             finished[lane].set()
 
-    with blas_controller().limit(limits=1), ctrl_c_sets(stop):
+    # Several lanes start only from the main thread (side_by_side_groups): the process-wide limit is its to set.
+    one_blas_thread = blas_controller().limit(limits=1) if len(lanes) > 1 else one_blas_thread_per_group()
+    with one_blas_thread, ctrl_c_sets(stop):
         _run_in_threads(train_lane, finished, stop)
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
