@@ -107,3 +107,13 @@ def concat_in_order(parts: list, members: list):
     if len(parts) == 1:
         return parts[0]
     return take(concat(parts), np.argsort(np.concatenate(members), kind="stable"))
+
+
+def consecutive_runs(keys: list) -> list:
+    """Slices of the runs of equal consecutive ``keys`` (one per member), in order.
+
+    Plain Python: it runs every step over a few members, where numpy's
+    calls would cost more than the loop.
+    """
+    starts = [k for k in range(len(keys)) if k == 0 or keys[k] != keys[k - 1]]
+    return [slice(start, stop) for start, stop in zip(starts, starts[1:] + [len(keys)], strict=True)]

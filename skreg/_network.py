@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from skreg._activations import ACTIVATIONS, DERIVATIVES
+from skreg._members import consecutive_runs
 from skreg._random import first_holders
 
 
@@ -162,12 +163,12 @@ def dropout_masks(shapes: list, rates: np.ndarray, rngs: list, dtype, out: list 
         draws = layer_rates > 0 if drawing is None else drawing & (layer_rates > 0)
         normal = np.zeros(len(rngs), dtype=bool) if gaussian is None else gaussian & draws
         holders = first_holders(rngs, draws)
-        blocks = _runs_of_equal_masks(holders, layer_rates, draws)
+        runs = _runs_of_equal_masks(holders, layer_rates, draws)
         drawn_by = holders[draws].tolist()
-        if len(set(drawn_by)) < len(drawn_by) and len(blocks) < len(rngs):
-            masks.append(_shared_masks(shape, layer_rates, rngs, dtype, draws, normal, holders, blocks))
+        buffer = buffer if buffer is not None else np.empty(shape, dtype=dtype)
+        if len(set(drawn_by)) < len(drawn_by) and len(runs) < len(rngs):
+            masks.append(_shared_masks(buffer, layer_rates, rngs, draws, normal, holders, runs))
         else:
-            buffer = buffer if buffer is not None else np.empty(shape, dtype=dtype)
             masks.append(_member_masks(buffer, layer_rates, rngs, draws, normal, holders))
     return masks
 
@@ -195,34 +196,36 @@ def _member_masks(mask: np.ndarray, rates: np.ndarray, rngs: list, draws: np.nda
 
 def _runs_of_equal_masks(holders: np.ndarray, rates: np.ndarray, draws: np.ndarray) -> list:
     """Runs of consecutive members whose masks are the same: one generator's draw at one rate, or none."""
-    # Plain Python: a few members, every step (numpy's calls would cost more than the loop).
-    keys = [(holder, rate) if drawn else None for holder, rate, drawn in zip(holders.tolist(), rates.tolist(),
-                                                                               draws.tolist(), strict=True)]
-    starts = [k for k in range(len(keys)) if k == 0 or keys[k] != keys[k - 1]]
-    return [slice(start, stop) for start, stop in zip(starts, starts[1:] + [len(keys)], strict=True)]
+    return consecutive_runs([(holder, rate) if drawn else None
+                             for holder, rate, drawn in zip(holders.tolist(), rates.tolist(), draws.tolist(),
+                                                            strict=True)])
 
 
-def _shared_masks(shape: tuple, rates: np.ndarray, rngs: list, dtype, draws: np.ndarray, normal: np.ndarray,
-                  holders: np.ndarray, blocks: list) -> "SharedMasks":
-    """One layer's masks as one (n, units) mask per run of members that share it (``SharedMasks``)."""
-    draw_of = {}
+def _shared_masks(mask: np.ndarray, rates: np.ndarray, rngs: list, draws: np.ndarray, normal: np.ndarray,
+                  holders: np.ndarray, runs: list) -> "SharedMasks":
+    """One layer's masks as one (n, units) mask per run of members that share it (``SharedMasks``).
+
+    Each run's mask is written in the run's first row of ``mask`` (the
+    layer's buffer, shape (m, n, units)): a generator's draw goes to its
+    holder's row, the holder's own run starts there, and the other runs at
+    its rates read the draw before that row becomes a mask.
+    """
     for k in np.flatnonzero(draws & (holders == np.arange(len(holders)))):
-        draw = np.empty(shape[1:], dtype=dtype)
         if normal[k]:
-            rngs[k].standard_normal(dtype=dtype, out=draw)
+            rngs[k].standard_normal(dtype=mask.dtype, out=mask[k])
         else:
-            rngs[k].random(dtype=dtype, out=draw)
-        draw_of[k] = draw
-    per_block = []
-    for block in blocks:
-        first = block.start
-        if not draws[first]:
-            per_block.append(None)
-        elif normal[first]:
-            per_block.append(_gaussian_mask(draw_of[holders[first]], rates[first]))
+            rngs[k].random(dtype=mask.dtype, out=mask[k])
+    drawing_runs = [run for run in runs if draws[run.start]]
+    # The holders' own runs last: until then their rows hold the raw draws.
+    for run in sorted(drawing_runs, key=lambda run: holders[run.start] == run.start):
+        first, rows = run.start, slice(run.start, run.start + 1)
+        draw = mask[holders[first]][None]
+        if normal[first]:
+            np.copyto(mask[rows], draw)
+            _gaussian_masks(mask[rows], rates[rows], np.ones(1, dtype=bool))
         else:
-            per_block.append(_bernoulli_mask(draw_of[holders[first]], rates[first]))
-    return SharedMasks(tuple(blocks), tuple(per_block))
+            _bernoulli_masks(draw, rates[rows], out=mask[rows], members=slice(None))
+    return SharedMasks(tuple(runs), tuple(mask[run.start] if draws[run.start] else None for run in runs))
 
 
 @dataclass(frozen=True)
@@ -252,20 +255,6 @@ class SharedMasks:
         for run, mask in zip(self.runs, self.masks, strict=True):
             if mask is not None:
                 delta[run] *= mask
-
-
-def _bernoulli_mask(uniform: np.ndarray, rate: float) -> np.ndarray:
-    """One member's inverted Bernoulli mask at ``rate`` from its uniform draw (a new array)."""
-    mask = uniform[None].copy()
-    _bernoulli_masks(mask, np.array([rate]))
-    return mask[0]
-
-
-def _gaussian_mask(normal: np.ndarray, rate: float) -> np.ndarray:
-    """One member's Gaussian mask at ``rate`` from its standard normal draw (a new array)."""
-    mask = normal[None].copy()
-    _gaussian_masks(mask, np.array([rate]), np.array([True]))
-    return mask[0]
 
 
 def _bernoulli_masks(uniform: np.ndarray, rates: np.ndarray, out: np.ndarray | None = None,

@@ -9,7 +9,7 @@ from numpy.testing import assert_array_equal
 
 from skreg import RegularizedMLPRegressor
 from skreg._compat import migrate_training_state
-from skreg._members import concat, concat_in_order, take
+from skreg._members import concat, concat_in_order, consecutive_runs, take
 from skreg._optimizers import SGD, Adam
 from skreg._train.history import History
 from skreg._train.state import Outcome, Progress, TrainingState, new_state
@@ -205,3 +205,8 @@ def test_a_fitted_state_survives_pickling_and_trains_on_identically():
     assert_array_equal(loaded.coefs_[0], model.coefs_[0])
     assert loaded.loss_curve_ == model.loss_curve_
     assert copy.deepcopy(model)._training_state.history.loss[-1] is model._training_state.history.loss[-1]
+
+
+def test_consecutive_runs_split_where_the_key_changes():
+    assert consecutive_runs([3, 3, None, None, 3, (1, 0.2)]) == [slice(0, 2), slice(2, 4), slice(4, 5), slice(5, 6)]
+    assert consecutive_runs([7]) == [slice(0, 1)]

@@ -6,7 +6,7 @@ import numpy as np
 from joblib import effective_n_jobs
 from sklearn.utils.parallel import Parallel, delayed
 
-from skreg._members import concat, take
+from skreg._members import concat, consecutive_runs, take
 from skreg._random import first_holders
 from skreg._train.blas import one_blas_thread_per_group
 from skreg._train.interrupts import StopSignal
@@ -34,11 +34,10 @@ def sharing_runs(state, members: np.ndarray) -> list:
     Members that hold one shuffle generator share their batches
     (``MemberStreams``); without such members, ``[members]`` itself.
     """
-    holders = first_holders([state.streams.shuffle[k] for k in members])
-    if len(np.unique(holders)) == len(members):
+    holders = first_holders([state.streams.shuffle[k] for k in members]).tolist()
+    if len(set(holders)) == len(members):
         return [members]
-    starts = np.flatnonzero(np.r_[True, holders[1:] != holders[:-1]])
-    return np.split(members, starts[1:])
+    return [members[run] for run in consecutive_runs(holders)]
 
 
 # A lane whose hidden activations of one batch take more bytes trains its runs of members one after another.
