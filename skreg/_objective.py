@@ -98,8 +98,8 @@ class Regularization:
         return Regularization(*(getattr(self, field.name)[members] for field in fields(self)))
 
     @classmethod
-    def concat(cls, parts: list) -> "Regularization":
-        """The settings of the members of ``parts``, one after the other."""
+    def concat_members(cls, parts: list) -> "Regularization":
+        """The settings of the members of ``parts``, one after the other (``skreg._members.concat``'s hook)."""
         return cls(*(np.concatenate([getattr(part, field.name) for part in parts]) for field in fields(cls)))
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata
 
+from skreg._members import concat
 from skreg._objective import Regularization
 from skreg._train.state import TrainConfig, row_index_dtype
 
@@ -84,7 +85,7 @@ def member_sets(fold_rows: list, settings: list) -> list:
         candidates = np.array([candidate for candidate, _ in pairs])
         member_folds = np.array([fold for _, fold in pairs])
         rows = np.stack([fold_rows[fold][0] for fold in member_folds]).astype(dtype, copy=False)
-        regularization = Regularization.concat([settings[candidate] for candidate in candidates])
+        regularization = concat([settings[candidate] for candidate in candidates])
         validation_rows = validation_mask = None
         if fold_rows[folds[0]][1] is not None:
             validation_rows = np.unique(np.concatenate([fold_rows[fold][1] for fold in folds]))
