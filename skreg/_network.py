@@ -119,7 +119,8 @@ def input_gradient(X, delta: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 def dropout_masks(shapes: list, rates: np.ndarray, rngs: list, dtype, out: list | None = None,
-                  drawing: np.ndarray | None = None, gaussian: np.ndarray | None = None) -> list:
+                  drawing: np.ndarray | None = None, gaussian: np.ndarray | None = None,
+                  plans: list | None = None) -> list:
     r"""Inverted-dropout masks :math:`M_l = \mathrm{Bernoulli}(1-p_{kl}) / (1-p_{kl})`, member ``k`` at its own rate.
 
     Parameters
@@ -138,6 +139,8 @@ def dropout_masks(shapes: list, rates: np.ndarray, rngs: list, dtype, out: list 
     gaussian : ndarray of bool of shape (m,), optional
         Members whose masks are Gaussian, :math:`N(1, p/(1-p))` (the variance
         of inverted Bernoulli dropout at rate ``p``), instead of Bernoulli.
+    plans : list, optional
+        ``mask_plans(rates, rngs, drawing, gaussian)``, when the caller keeps them from step to step.
 
     Returns
     -------
@@ -153,29 +156,84 @@ def dropout_masks(shapes: list, rates: np.ndarray, rngs: list, dtype, out: list 
     where alone it would not); runs of such members at one rate share one
     mask (``SharedMasks``).
     """
-    masks = []
+    plans = mask_plans(rates, rngs, drawing, gaussian) if plans is None else plans
     out = out if out is not None else [None] * len(shapes)
-    for layer, (shape, buffer) in enumerate(zip(shapes, out, strict=True)):
-        layer_rates = rates[:, layer]
-        if not layer_rates.any():
+    masks = []
+    for plan, shape, buffer in zip(plans, shapes, out, strict=True):
+        if plan is None:
             masks.append(None)
+            continue
+        buffer = buffer if buffer is not None else np.empty(shape, dtype=dtype)
+        make = _shared_masks if plan.shared else _member_masks
+        masks.append(make(buffer, rngs, plan))
+    return masks
+
+
+@dataclass(frozen=True)
+class LayerMaskPlan:
+    """Who draws one hidden layer's dropout masks in a step, and which members' masks are the same.
+
+    It depends on the rates, on which generator each member holds and on
+    which members draw (``mask_plans``), not on the draws: a training loop
+    keeps it from step to step.
+
+    Attributes
+    ----------
+    rates : ndarray of shape (m,)
+    draws : ndarray of bool of shape (m,)
+        Members drawing a mask (a rate above 0, and drawing this step).
+    normal : ndarray of bool of shape (m,)
+        Drawing members whose masks are Gaussian.
+    holders : ndarray of int of shape (m,)
+        Each member's generator's first holder (``first_holders``).
+    runs : tuple of slice
+        Runs of consecutive members whose masks are the same (one
+        generator's draw at one rate), or that draw none.
+    shared : bool
+        Whether members share draws and runs of them share masks: the
+        masks are then made once per run (``SharedMasks``).
+    """
+
+    rates: np.ndarray
+    draws: np.ndarray
+    normal: np.ndarray
+    holders: np.ndarray
+    runs: tuple
+    shared: bool
+
+    @cached_property
+    def drawn_by(self) -> list:
+        """The members whose generators draw: each drawing member that is its generator's first holder."""
+        return np.flatnonzero(self.draws & (self.holders == np.arange(len(self.holders)))).tolist()
+
+    @cached_property
+    def mask_runs(self) -> list:
+        """The runs that get a mask, holders' own runs last (until then their rows hold the raw draws)."""
+        drawing = [run for run in self.runs if self.draws[run.start]]
+        return sorted(drawing, key=lambda run: self.holders[run.start] == run.start)
+
+
+def mask_plans(rates: np.ndarray, rngs: list, drawing: np.ndarray | None = None,
+               gaussian: np.ndarray | None = None) -> list:
+    """One ``LayerMaskPlan`` per hidden layer (None where no member drops); arguments as ``dropout_masks``."""
+    plans = []
+    for layer_rates in rates.T:
+        if not layer_rates.any():
+            plans.append(None)
             continue
         draws = layer_rates > 0 if drawing is None else drawing & (layer_rates > 0)
         normal = np.zeros(len(rngs), dtype=bool) if gaussian is None else gaussian & draws
         holders = first_holders(rngs, draws)
-        runs = _runs_of_equal_masks(holders, layer_rates, draws)
+        runs = tuple(_runs_of_equal_masks(holders, layer_rates, draws))
         drawn_by = holders[draws].tolist()
-        buffer = buffer if buffer is not None else np.empty(shape, dtype=dtype)
-        if len(set(drawn_by)) < len(drawn_by) and len(runs) < len(rngs):
-            masks.append(_shared_masks(buffer, layer_rates, rngs, draws, normal, holders, runs))
-        else:
-            masks.append(_member_masks(buffer, layer_rates, rngs, draws, normal, holders))
-    return masks
+        shared = len(set(drawn_by)) < len(drawn_by) and len(runs) < len(rngs)
+        plans.append(LayerMaskPlan(layer_rates, draws, normal, holders, runs, shared))
+    return plans
 
 
-def _member_masks(mask: np.ndarray, rates: np.ndarray, rngs: list, draws: np.ndarray, normal: np.ndarray,
-                  holders: np.ndarray) -> np.ndarray:
+def _member_masks(mask: np.ndarray, rngs: list, plan: LayerMaskPlan) -> np.ndarray:
     """One layer's masks, member by member, into ``mask`` of shape (m, n, units)."""
+    rates, draws, normal, holders = plan.rates, plan.draws, plan.normal, plan.holders
     for k, rng in enumerate(rngs):
         if holders[k] != k:
             mask[k] = mask[holders[k]]  # one generator's draw, for every member holding it
@@ -201,8 +259,7 @@ def _runs_of_equal_masks(holders: np.ndarray, rates: np.ndarray, draws: np.ndarr
                                                             strict=True)])
 
 
-def _shared_masks(mask: np.ndarray, rates: np.ndarray, rngs: list, draws: np.ndarray, normal: np.ndarray,
-                  holders: np.ndarray, runs: list) -> "SharedMasks":
+def _shared_masks(mask: np.ndarray, rngs: list, plan: LayerMaskPlan) -> "SharedMasks":
     """One layer's masks as one (n, units) mask per run of members that share it (``SharedMasks``).
 
     Each run's mask is written in the run's first row of ``mask`` (the
@@ -210,22 +267,21 @@ def _shared_masks(mask: np.ndarray, rates: np.ndarray, rngs: list, draws: np.nda
     holder's row, the holder's own run starts there, and the other runs at
     its rates read the draw before that row becomes a mask.
     """
-    for k in np.flatnonzero(draws & (holders == np.arange(len(holders)))):
+    normal, holders = plan.normal, plan.holders
+    for k in plan.drawn_by:
         if normal[k]:
             rngs[k].standard_normal(dtype=mask.dtype, out=mask[k])
         else:
             rngs[k].random(dtype=mask.dtype, out=mask[k])
-    drawing_runs = [run for run in runs if draws[run.start]]
-    # The holders' own runs last: until then their rows hold the raw draws.
-    for run in sorted(drawing_runs, key=lambda run: holders[run.start] == run.start):
+    for run in plan.mask_runs:
         first, rows = run.start, slice(run.start, run.start + 1)
         draw = mask[holders[first]][None]
         if normal[first]:
             np.copyto(mask[rows], draw)
-            _gaussian_masks(mask[rows], rates[rows], np.ones(1, dtype=bool))
+            _gaussian_masks(mask[rows], plan.rates[rows], np.ones(1, dtype=bool))
         else:
-            _bernoulli_masks(draw, rates[rows], out=mask[rows], members=slice(None))
-    return SharedMasks(tuple(runs), tuple(mask[run.start] if draws[run.start] else None for run in runs))
+            _bernoulli_masks(draw, plan.rates[rows], out=mask[rows], members=slice(None))
+    return SharedMasks(plan.runs, tuple(mask[run.start] if plan.draws[run.start] else None for run in plan.runs))
 
 
 @dataclass(frozen=True)

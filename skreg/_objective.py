@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from skreg._losses import OUTPUT_ACTIVATIONS, output_delta, weighted_mean_loss
-from skreg._network import ParameterLayout, StepBuffers, backward, dropout_masks, forward
+from skreg._network import ParameterLayout, StepBuffers, backward, dropout_masks, forward, mask_plans
 from skreg._noise import add_input_noise, noisy_weights, perturb_labels, smoothed_targets
 from skreg._penalties import penalty_subgradient, penalty_value, soft_threshold
 
@@ -213,15 +213,25 @@ class Objective:
         backward(cache, coefs, delta, network.activation, grad_coefs, grad_intercepts, buffers)
         return loss
 
-    def dropout_masks(self, n_rows: int, rngs: list, drawing: np.ndarray, dtype, buffers=None) -> list | None:
-        """This step's dropout masks for a batch of ``n_rows``, member ``k`` drawing from ``rngs[k]``."""
+    def dropout_masks(self, n_rows: int, rngs: list, drawing: np.ndarray, dtype, buffers=None,
+                      plans: list | None = None) -> list | None:
+        """This step's dropout masks for a batch of ``n_rows``, member ``k`` drawing from ``rngs[k]``.
+
+        ``plans``: this step's ``mask_plans(rngs, drawing)``, if the caller keeps them.
+        """
         settings = self.regularization
         if not self.noise_in["dropout"]:
             return None
         shapes = [(settings.n_members, n_rows, n) for n in self.network.layout.layer_units[1:-1]]
         out = None if buffers is None else buffers.masks
+        plans = self.mask_plans(rngs, drawing) if plans is None else plans
+        return dropout_masks(shapes, settings.dropout, rngs, dtype, out, plans=plans)
+
+    def mask_plans(self, rngs: list, drawing: np.ndarray) -> list:
+        """Who draws each hidden layer's dropout masks, and which members share them (``skreg._network.mask_plans``)."""
+        settings = self.regularization
         gaussian = settings.gaussian_dropout if self.noise_in["gaussian_dropout"] else None
-        return dropout_masks(shapes, settings.dropout, rngs, dtype, out, drawing=drawing, gaussian=gaussian)
+        return mask_plans(settings.dropout, rngs, drawing, gaussian)
 
     def batch_loss_and_gradient(self, params: np.ndarray, X, Y, weight, drawing: np.ndarray,
                                 scratch: "StepScratch") -> np.ndarray:
@@ -240,7 +250,8 @@ class Objective:
             add_input_noise(X, settings.input_noise, streams["input_noise"], drawing, scratch.input_work)
         if self.noise_in["label_noise"]:
             perturb_labels(Y, settings.label_noise, streams["label_noise"], drawing, self.network.loss)
-        masks = self.dropout_masks(weight.shape[-1], streams.get("dropout"), drawing, params.dtype, buffers)
+        masks = self.dropout_masks(weight.shape[-1], streams.get("dropout"), drawing, params.dtype, buffers,
+                                   scratch.mask_plans(self, drawing))
         at, views = params, scratch.views
         if self.noise_in["weight_noise"]:
             # The penalty's buffer is free until add_smooth_gradient, below: one member's noise is drawn into it.
@@ -331,6 +342,20 @@ class StepScratch:
             self.noisy_views = (*layout.views(self.noisy_params), *layout.views(self.grads))
         if settings.input_noise.any():
             self.input_work = np.empty((batch_size, n_features), dtype=dtype)
+        self._mask_plans = (None, None)
+
+    def mask_plans(self, objective: Objective, drawing: np.ndarray) -> list | None:
+        """The dropout ``Objective.mask_plans`` of a step whose members ``drawing`` draw (None without dropout).
+
+        They change only when members stop, so the last ones are kept: the
+        plans cost more Python time than a small batch's masks themselves.
+        """
+        if not objective.noise_in["dropout"]:
+            return None
+        key = drawing.tobytes()
+        if self._mask_plans[0] != key:
+            self._mask_plans = (key, objective.mask_plans(self.streams["dropout"], drawing))
+        return self._mask_plans[1]
 
     def buffers_for(self, n_rows: int):
         """The step buffers for a batch of ``n_rows`` (``None``: allocate)."""

@@ -6,15 +6,17 @@ plain re-implementation), its dropout masks and random stream, and a whole
 fit, held to the same member fitted with every member at its settings.
 """
 
+import copy
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
 from skreg._network import ParameterLayout, SharedMasks, dropout_masks
-from skreg._objective import NetworkSpec, Objective, Regularization
+from skreg._objective import NetworkSpec, Objective, Regularization, StepScratch
 from skreg._optimizers import SGD
-from skreg._random import first_holders
+from skreg._random import first_holders, member_noise
 
 ALPHAS = np.array([0.0, 0.5, 3.0])
 L1_SHARES = np.array([0.0, 1.0, 0.3])
@@ -144,7 +146,9 @@ def test_members_holding_one_generator_share_its_draw_at_their_own_rates(gaussia
 
 
 def _dense(masks, shape):
-    """Each member's own mask, from a SharedMasks (ones where a run keeps every unit)."""
+    """Each member's own mask, from a SharedMasks (ones where a run keeps every unit) or member by member."""
+    if isinstance(masks, np.ndarray):
+        return masks
     dense = np.ones(shape)
     for run, mask in zip(masks.runs, masks.masks, strict=True):
         if mask is not None:
@@ -175,6 +179,31 @@ def test_runs_at_one_rate_share_one_mask_and_train_as_with_their_own():
     with_own = objective.value_and_gradient(params, X, Y, np.ones(50), masks=[dense])
     for ours, theirs in zip(with_runs, with_own, strict=True):
         assert_array_equal(ours, theirs)
+
+
+def test_steps_keep_their_mask_plans_until_a_member_stops():
+    """A step's mask plans (who draws, which members share a mask) are made once and kept from step to step;
+    when a member stops they are made anew: the stopped holder's run is then drawn by the next member holding
+    the generator, and every step's masks are those drawn with plans made at that step."""
+    rates = np.array([[0.3], [0.3], [0.5]])
+    objective = Objective(NetworkSpec(ParameterLayout((5, 7, 2)), "relu", "squared_error"),
+                          Regularization.for_members(3, alpha=0.0, l1_share=0.0, l2_share=0.0, dropout=rates),
+                          np.full(3, 50.0))
+    noise = member_noise(0, range(3))
+    for k in (1, 2):
+        noise[k].share("dropout", noise[0])
+    scratch = StepScratch(objective, np.zeros((3, objective.network.layout.n_params)), 50, 5, noise)
+    replay = copy.deepcopy(noise[0]["dropout"])
+    for drawing in ([True, True, True], [True, True, True], [False, True, True], [False, True, True]):
+        drawing = np.array(drawing)
+        plans = scratch.mask_plans(objective, drawing)
+        assert_array_equal(plans[0].draws, drawing)
+        assert plans[0].drawn_by == [int(np.flatnonzero(drawing)[0])]
+        masks = objective.dropout_masks(50, scratch.streams["dropout"], drawing, np.float64, plans=plans)
+        fresh = dropout_masks([(3, 50, 7)], rates, [replay] * 3, np.float64, drawing=drawing)
+        assert_array_equal(_dense(masks[0], (3, 50, 7)), _dense(fresh[0], (3, 50, 7)))
+    kept = scratch.mask_plans(objective, np.array([False, True, True]))
+    assert kept is plans and scratch.mask_plans(objective, np.ones(3, dtype=bool)) is not plans
 
 
 def test_first_holders_names_the_first_member_of_each_shared_generator():
