@@ -324,13 +324,19 @@ class StepScratch:
     n_features : int
     noise : list of MemberNoise
         Each member's random streams; only those of the noise in use are drawn from.
+    last_batch_size : int, optional
+        The rows of an epoch's last, smaller batch, which gets step buffers of its own too.
     """
 
-    def __init__(self, objective: Objective, params: np.ndarray, batch_size: int, n_features: int, noise: list):
+    def __init__(self, objective: Objective, params: np.ndarray, batch_size: int, n_features: int, noise: list,
+                 last_batch_size: int = 0):
         m, dtype = params.shape[0], params.dtype
         layout, settings = objective.network.layout, objective.regularization
         self.batch_size = batch_size
-        self.buffers = StepBuffers.allocate(layout, m, batch_size, settings.noisy_layers, dtype)
+        # A batch allocating its arrays costs more than its size suggests: each array of more than
+        # 128 kB is fresh memory the kernel must map, page by page (sys time), at every step.
+        self._buffers = {rows: StepBuffers.allocate(layout, m, rows, settings.noisy_layers, dtype)
+                         for rows in {batch_size, last_batch_size} - {0}}
         self.grads = np.empty((m, layout.n_params), dtype=dtype)
         self.penalty_work = np.empty((m, layout.n_weights), dtype=dtype)
         self.views = (*layout.views(params), *layout.views(self.grads))
@@ -359,4 +365,4 @@ class StepScratch:
 
     def buffers_for(self, n_rows: int):
         """The step buffers for a batch of ``n_rows`` (``None``: allocate)."""
-        return self.buffers if n_rows == self.batch_size else None
+        return self._buffers.get(n_rows)

@@ -19,8 +19,9 @@ from threadpoolctl import threadpool_limits
 
 from skreg import RegularizedMLPClassifier, RegularizedMLPRegressor
 from skreg._network import ParameterLayout
-from skreg._objective import NetworkSpec, Objective, Regularization
+from skreg._objective import NetworkSpec, Objective, Regularization, StepScratch
 from skreg._penalties import penalty_mix
+from skreg._random import member_noise
 from skreg._train import events
 
 ESTIMATORS = [RegularizedMLPClassifier, RegularizedMLPRegressor]
@@ -693,3 +694,31 @@ def test_keyboard_interrupt_with_early_stopping_keeps_the_best_epoch(cls, proble
     assert model.best_validation_score_ == max(model.validation_scores_)
     assert_allclose(-_validation_loss(model, X_held, y_held), model.best_validation_score_, rtol=1e-10)
     assert np.all(np.isfinite(_output(model, X)))
+
+
+def test_every_batch_of_an_epoch_including_the_last_smaller_one_reuses_its_arrays():
+    """70 rows in batches of 32: the two full batches and the last of 6 are gathered into arrays made once
+    per size for the whole fit (an array allocated per step costs page faults), and the step buffers
+    of the last batch are kept as the full batch's are."""
+    X, y = make_classification(n_samples=70, n_features=5, random_state=0)
+    addresses = {}
+
+    def record(X, Y, weight, **payload):
+        for name, array in (("X", X), ("Y", Y), ("weight", weight)):
+            addresses.setdefault((name, array.shape[-2 if name != "weight" else -1]), set()).add(
+                array.__array_interface__["data"][0])
+
+    with events.listening(step=record), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        RegularizedMLPClassifier(hidden_layer_sizes=(4,), n_estimators=3, batch_size=32, max_iter=4,
+                                 dropout=0.2, random_state=0).fit(X, y)
+    assert sorted(addresses) == sorted((name, rows) for name in ("X", "Y", "weight") for rows in (32, 6))
+    assert all(len(seen) == 1 for seen in addresses.values()), addresses
+    spec = NetworkSpec(ParameterLayout((5, 4, 2)), "relu", "log_loss")
+    settings = Regularization.for_members(3, alpha=0.0, l1_share=0.0, l2_share=1.0, dropout=[0.2])
+    scratch = StepScratch(Objective(spec, settings, np.full(3, 70.0)), np.zeros((3, spec.layout.n_params)), 32, 5,
+                          member_noise(0, range(3)), last_batch_size=6)
+    last = scratch.buffers_for(6)
+    assert last is scratch.buffers_for(6)
+    assert last.activations[0].shape == last.masks[0].shape == (3, 6, 4)
+    assert scratch.buffers_for(32).deltas[0].shape == (3, 32, 4) and scratch.buffers_for(7) is None

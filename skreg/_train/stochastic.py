@@ -21,24 +21,33 @@ from skreg._train.stopping import EpochStart, FiniteGuard, check_finite_epoch, u
 class Workspace:
     """What every step of a fit reuses: the objective, its step scratch, and the batch buffers, allocated once.
 
-    Full-size batches are gathered into, and run through, preallocated
-    arrays; only a last, smaller batch allocates its own.
+    Batches are gathered into, and run through, preallocated arrays: one set
+    for full-size batches, one for an epoch's last, smaller batch.
     """
 
     def __init__(self, objective: Objective, data: TrainingData, state: TrainingState, batch_size: int):
-        m = state.n_members
         self.objective = objective
         self.batch_size = batch_size
-        self.scratch = StepScratch(objective, state.params, batch_size, data.X.shape[1], state.streams.noise)
+        last_batch_size = data.member_rows.shape[1] % batch_size
+        self.scratch = StepScratch(objective, state.params, batch_size, data.X.shape[1], state.streams.noise,
+                                   last_batch_size)
         self.shared_input = shares_batches(state, objective)
+        self._batches = {rows: self._batch_arrays(data, state.n_members, rows)
+                         for rows in {batch_size, last_batch_size} - {0}}
+
+    def _batch_arrays(self, data: TrainingData, m: int, rows: int) -> tuple:
+        """``(X, Y, weight)`` arrays a batch of ``rows`` is gathered into (X None for sparse input)."""
         # Every member reads its own (batch, ...) slice, one member included: a
         # single net is computed exactly as member k of an ensemble is. Members
         # that share their batches read one (batch, n_features) array.
-        lead = (m, batch_size)
-        input_lead = (batch_size,) if self.shared_input else lead
-        self.X = None if sp.issparse(data.X) else np.empty(input_lead + data.X.shape[1:], dtype=data.X.dtype)
-        self.Y = np.empty(lead + data.Y.shape[1:], dtype=data.Y.dtype)
-        self.weight = np.empty(lead, dtype=data.sample_weight.dtype)
+        lead = (m, rows)
+        input_lead = (rows,) if self.shared_input else lead
+        X = None if sp.issparse(data.X) else np.empty(input_lead + data.X.shape[1:], dtype=data.X.dtype)
+        return X, np.empty(lead + data.Y.shape[1:], dtype=data.Y.dtype), np.empty(lead, dtype=data.sample_weight.dtype)
+
+    def batch_arrays(self, rows: int) -> tuple:
+        """The ``(X, Y, weight)`` arrays of a batch of ``rows``, or Nones (allocate) for a size not kept."""
+        return self._batches.get(rows, (None, None, None))
 
 
 def epoch_order(data: TrainingData, state: TrainingState, shuffle: bool) -> np.ndarray:
@@ -80,18 +89,17 @@ def gather_batch(data: TrainingData, rows: np.ndarray, workspace: Workspace) -> 
     Members that share their batches (``Workspace.shared_input``) read one
     input: a 2-D array or one sparse matrix.
     """
-    full = rows.shape[-1] == workspace.batch_size
+    X_out, Y_out, weight_out = workspace.batch_arrays(rows.shape[-1])
     # The rows are valid indices: mode="clip" only spares numpy the bounds
     # check, which with ``out=`` means buffering the whole batch (10x slower).
     if workspace.shared_input:
-        X = data.X[rows[0]] if sp.issparse(data.X) else data.X.take(
-            rows[0], axis=0, out=workspace.X if full else None, mode="clip")
+        X = data.X[rows[0]] if sp.issparse(data.X) else data.X.take(rows[0], axis=0, out=X_out, mode="clip")
     elif sp.issparse(data.X):
         X = [data.X[member_rows] for member_rows in rows]
     else:
-        X = data.X.take(rows, axis=0, out=workspace.X if full else None, mode="clip")
-    Y = data.Y.take(rows, axis=0, out=workspace.Y if full else None, mode="clip")
-    weight = data.sample_weight.take(rows, out=workspace.weight if full else None, mode="clip")
+        X = data.X.take(rows, axis=0, out=X_out, mode="clip")
+    Y = data.Y.take(rows, axis=0, out=Y_out, mode="clip")
+    weight = data.sample_weight.take(rows, out=weight_out, mode="clip")
     return X, Y, weight
 
 
