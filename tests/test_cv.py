@@ -16,9 +16,11 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from joblib import parallel_backend
 from numpy.testing import assert_array_equal
 from sklearn.base import clone
+from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
@@ -108,6 +110,43 @@ def test_each_candidate_scores_exactly_as_in_grid_search(cls, name, data):
     assert_array_equal(ours.predict(X), theirs.predict(X))
     # The grid really discriminates: the candidates are not copies of one fit.
     assert len(set(ours.cv_results_["mean_test_score"])) > 1
+
+
+@pytest.mark.parametrize("cls", CV_ESTIMATORS)
+def test_a_float32_search_trains_the_networks_of_float32_input_and_refits_in_float64(cls, data):
+    """search_dtype='float32' scores every candidate exactly as the search of float32 input does (the same
+    networks, on one float32 copy of X), sparse X too; the refit is the float64 one of the default search."""
+    X, y = _problem(cls, data)
+    grid = dict(alphas=[0.01, 3.0], dropouts=[0.0, 0.3], cv=3)
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for X_in in (sp.csr_matrix(X), X):
+            fast = cls(**SMALL, **grid, search_dtype="float32").fit(X_in, y)
+            float32 = cls(**SMALL, **grid, refit=False).fit(X_in.astype(np.float32), y)
+            assert_array_equal(fast.cv_results_["mean_test_score"], float32.cv_results_["mean_test_score"])
+        default = cls(**SMALL, **grid).fit(X, y)  # compared with the last, dense, float32 search
+    assert fast.coefs_[0].dtype == np.float64
+    assert not np.array_equal(fast.cv_results_["mean_test_score"], default.cv_results_["mean_test_score"])
+    if fast.best_params_ == default.best_params_:
+        for ours, theirs in zip(fast.coefs_, default.coefs_, strict=True):
+            assert_array_equal(ours, theirs)
+
+
+def test_a_float32_search_scores_as_the_float64_one_within_seed_noise():
+    """The float32 networks differ from the float64 ones as another seed's would: each candidate's mean score
+    stays within a few seeds' spread of its float64 score, and the choice is as good as the float64 one's."""
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    settings = dict(hidden_layer_sizes=(16,), max_iter=20, alphas=[0.1, 10.0], dropouts=[0.0, 0.3],
+                    cv=StratifiedKFold(3), refit=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        seeds = np.array([RegularizedMLPClassifierCV(**settings, random_state=seed).fit(X, y)
+                          .cv_results_["mean_test_score"] for seed in range(3)])
+        fast = RegularizedMLPClassifierCV(**settings, random_state=0, search_dtype="float32").fit(X, y)
+    spread = seeds.max(axis=0) - seeds.min(axis=0)
+    assert np.all(np.abs(fast.cv_results_["mean_test_score"] - seeds[0]) <= 3 * spread.max() + 0.01)
+    assert seeds[0][fast.best_index_] >= seeds[0].max() - (3 * spread.max() + 0.01)
 
 
 def test_the_agreement_is_not_a_tautology(data):
@@ -269,7 +308,7 @@ def test_parameters_are_the_base_estimators_with_lists_for_the_searched_ones():
         params = set(cls().get_params())
         base = set(BASE[cls]().get_params())
         assert params == (base - {"alpha", "dropout", "l1_ratio"}) | {"alphas", "dropouts", "l1_ratios", "cv",
-                                                                        "refit"}
+                                                                        "refit", "search_dtype"}
         assert not hasattr(cls(), "alpha") and not hasattr(cls(), "partial_fit")
 
 
@@ -279,6 +318,7 @@ def test_parameters_are_the_base_estimators_with_lists_for_the_searched_ones():
     ({"alphas": [-1.0]}, "'alpha' parameter"),
     ({"dropouts": [0.0, 1.5]}, "dropout"),
     ({"solver": "lbfgs", "dropouts": [0.0, 0.2]}, "dropout > 0 needs a stochastic solver"),
+    ({"search_dtype": "float16"}, "'search_dtype' parameter"),
 ])
 def test_bad_candidates_are_refused_before_training(params, match, data):
     with pytest.raises(ValueError, match=match):

@@ -18,6 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, check_scoring, r2_score
 from sklearn.model_selection import ParameterGrid, check_cv
 from sklearn.utils._available_if import available_if
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight
 
@@ -33,7 +34,7 @@ from skreg._train.evaluation import predict_members_sized
 # The base estimator's parameters that the search replaces by its lists of candidates.
 SEARCHED = ("alpha", "dropout", "l1_ratio")
 # The CV estimators' own parameters, not the base estimator's.
-CV_ONLY = ("alphas", "dropouts", "l1_ratios", "cv", "refit")
+CV_ONLY = ("alphas", "dropouts", "l1_ratios", "cv", "refit", "search_dtype")
 # What scikit-learn itself keeps on an estimator (its callbacks and their context): never the refit's to pass on.
 SKLEARN_PRIVATE = ("_skl_", "_callback", "_parent_callback")
 
@@ -130,13 +131,20 @@ class CVMixin:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
         folds = list(check_cv(self.cv, y, classifier=is_classifier(self)).split(X, y))
         entropy = root_entropy(self.random_state)
-        scores, fit_times, score_times, diverged = self._search(X, y, sample_weight, candidates, folds, entropy)
+        scores, fit_times, score_times, diverged = self._search(self._search_input(X), y, sample_weight, candidates,
+                                                                folds, entropy)
         results = search_results(candidates, scores, fit_times, score_times, diverged)
         self._choose(results, candidates, diverged)
         self.n_splits_ = len(folds)
         if self.refit:
             self._refit(X, y, sample_weight, entropy, previous_refit)
         return self
+
+    def _search_input(self, X):
+        """X as the (candidate, fold) networks train on it: a float32 copy with ``search_dtype='float32'``."""
+        if self.search_dtype is None or X.dtype == self.search_dtype:
+            return X
+        return X.astype(self.search_dtype)
 
     def _clear_fitted(self) -> None:
         """Drop every attribute of an earlier fit (its refit may have set some this one does not).
@@ -340,7 +348,7 @@ def _cv_constraints(base_class) -> dict:
     """The base estimator's parameter rules, less the searched parameters, plus the search's."""
     rules = {name: rule for name, rule in base_class._parameter_constraints.items() if name not in SEARCHED}
     return {**rules, "alphas": ["array-like"], "dropouts": ["array-like"], "l1_ratios": ["array-like", None],
-            "cv": ["cv_object"], "refit": ["boolean"]}
+            "cv": ["cv_object"], "refit": ["boolean"], "search_dtype": [StrOptions({"float32"}), None]}
 
 
 class RegularizedMLPClassifierCV(CVMixin, RegularizedMLPClassifier):
@@ -383,8 +391,8 @@ class RegularizedMLPClassifierCV(CVMixin, RegularizedMLPClassifier):
     _search_class = _SearchClassifier
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, alphas=(0.1, 1.0, 10.0), dropouts=(0.0,),
-                 l1_ratios=None, cv=None, refit=True, solver="adam", penalty="l2", dropout_type="bernoulli",
-                 input_noise=0.0, weight_noise=0.0, mc_dropout=0, batch_size="auto",
+                 l1_ratios=None, cv=None, refit=True, search_dtype=None, solver="adam", penalty="l2",
+                 dropout_type="bernoulli", input_noise=0.0, weight_noise=0.0, mc_dropout=0, batch_size="auto",
                  learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
                  early_stopping=False, validation_fraction=0.1, scoring=None, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
@@ -440,9 +448,9 @@ class RegularizedMLPRegressorCV(CVMixin, RegularizedMLPRegressor):
     _search_class = _SearchRegressor
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, alphas=(0.1, 1.0, 10.0), dropouts=(0.0,),
-                 l1_ratios=None, cv=None, refit=True, loss="squared_error", solver="adam", penalty="l2",
-                 dropout_type="bernoulli", input_noise=0.0, weight_noise=0.0, mc_dropout=0, batch_size="auto",
-                 learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
+                 l1_ratios=None, cv=None, refit=True, search_dtype=None, loss="squared_error", solver="adam",
+                 penalty="l2", dropout_type="bernoulli", input_noise=0.0, weight_noise=0.0, mc_dropout=0,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
                  shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, scoring=None, beta_1=0.9,
                  beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, n_estimators=1, bootstrap=False,
