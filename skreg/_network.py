@@ -140,7 +140,9 @@ def dropout_masks(shapes: list, rates: np.ndarray, rngs: list, dtype, out: list 
         Members whose masks are Gaussian, :math:`N(1, p/(1-p))` (the variance
         of inverted Bernoulli dropout at rate ``p``), instead of Bernoulli.
     plans : list, optional
-        ``mask_plans(rates, rngs, drawing, gaussian)``, when the caller keeps them from step to step.
+        ``mask_plans(rates, rngs, drawing, gaussian)``, when the caller keeps them from step to step;
+        given, they stand for ``drawing`` and ``gaussian`` (which are then not read): the caller must
+        make them anew when those change.
 
     Returns
     -------
@@ -169,7 +171,7 @@ def dropout_masks(shapes: list, rates: np.ndarray, rngs: list, dtype, out: list 
     return masks
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LayerMaskPlan:
     """Who draws one hidden layer's dropout masks in a step, and which members' masks are the same.
 
@@ -225,8 +227,8 @@ def mask_plans(rates: np.ndarray, rngs: list, drawing: np.ndarray | None = None,
         normal = np.zeros(len(rngs), dtype=bool) if gaussian is None else gaussian & draws
         holders = first_holders(rngs, draws)
         runs = tuple(_runs_of_equal_masks(holders, layer_rates, draws))
-        drawn_by = holders[draws].tolist()
-        shared = len(set(drawn_by)) < len(drawn_by) and len(runs) < len(rngs)
+        drawing_holders = holders[draws].tolist()
+        shared = len(set(drawing_holders)) < len(drawing_holders) and len(runs) < len(rngs)
         plans.append(LayerMaskPlan(layer_rates, draws, normal, holders, runs, shared))
     return plans
 
@@ -334,7 +336,7 @@ def _gaussian_masks(mask: np.ndarray, rates: np.ndarray, members: np.ndarray) ->
 
 @dataclass
 class StepBuffers:
-    """The arrays a training step writes, allocated once per fit for full-size batches.
+    """The arrays a training step writes, allocated once per fit for each batch size (the full, an epoch's last).
 
     ``activations[l]``: layer ``l``'s pre-activation, then (in place) its
     activation, shape (m, n, units); ``dropped[l]``: a hidden layer's

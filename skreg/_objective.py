@@ -217,7 +217,8 @@ class Objective:
                       plans: list | None = None) -> list | None:
         """This step's dropout masks for a batch of ``n_rows``, member ``k`` drawing from ``rngs[k]``.
 
-        ``plans``: this step's ``mask_plans(rngs, drawing)``, if the caller keeps them.
+        ``plans``: this step's ``mask_plans(rngs, drawing)``, if the caller keeps them (they then stand
+        for ``drawing``).
         """
         settings = self.regularization
         if not self.noise_in["dropout"]:
@@ -251,7 +252,7 @@ class Objective:
         if self.noise_in["label_noise"]:
             perturb_labels(Y, settings.label_noise, streams["label_noise"], drawing, self.network.loss)
         masks = self.dropout_masks(weight.shape[-1], streams.get("dropout"), drawing, params.dtype, buffers,
-                                   scratch.mask_plans(self, drawing))
+                                   scratch.mask_plans(drawing))
         at, views = params, scratch.views
         if self.noise_in["weight_noise"]:
             # The penalty's buffer is free until add_smooth_gradient, below: one member's noise is drawn into it.
@@ -332,7 +333,7 @@ class StepScratch:
                  last_batch_size: int = 0):
         m, dtype = params.shape[0], params.dtype
         layout, settings = objective.network.layout, objective.regularization
-        self.batch_size = batch_size
+        self.objective = objective
         # A batch allocating its arrays costs more than its size suggests: each array of more than
         # 128 kB is fresh memory the kernel must map, page by page (sys time), at every step.
         self._buffers = {rows: StepBuffers.allocate(layout, m, rows, settings.noisy_layers, dtype)
@@ -350,17 +351,18 @@ class StepScratch:
             self.input_work = np.empty((batch_size, n_features), dtype=dtype)
         self._mask_plans = (None, None)
 
-    def mask_plans(self, objective: Objective, drawing: np.ndarray) -> list | None:
+    def mask_plans(self, drawing: np.ndarray) -> list | None:
         """The dropout ``Objective.mask_plans`` of a step whose members ``drawing`` draw (None without dropout).
 
         They change only when members stop, so the last ones are kept: the
         plans cost more Python time than a small batch's masks themselves.
+        (The rates and generators are the scratch's own, fixed for its life.)
         """
-        if not objective.noise_in["dropout"]:
+        if not self.objective.noise_in["dropout"]:
             return None
         key = drawing.tobytes()
         if self._mask_plans[0] != key:
-            self._mask_plans = (key, objective.mask_plans(self.streams["dropout"], drawing))
+            self._mask_plans = (key, self.objective.mask_plans(self.streams["dropout"], drawing))
         return self._mask_plans[1]
 
     def buffers_for(self, n_rows: int):

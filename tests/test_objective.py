@@ -196,14 +196,14 @@ def test_steps_keep_their_mask_plans_until_a_member_stops():
     replay = copy.deepcopy(noise[0]["dropout"])
     for drawing in ([True, True, True], [True, True, True], [False, True, True], [False, True, True]):
         drawing = np.array(drawing)
-        plans = scratch.mask_plans(objective, drawing)
+        plans = scratch.mask_plans(drawing)
         assert_array_equal(plans[0].draws, drawing)
         assert plans[0].drawn_by == [int(np.flatnonzero(drawing)[0])]
         masks = objective.dropout_masks(50, scratch.streams["dropout"], drawing, np.float64, plans=plans)
         fresh = dropout_masks([(3, 50, 7)], rates, [replay] * 3, np.float64, drawing=drawing)
         assert_array_equal(_dense(masks[0], (3, 50, 7)), _dense(fresh[0], (3, 50, 7)))
-    kept = scratch.mask_plans(objective, np.array([False, True, True]))
-    assert kept is plans and scratch.mask_plans(objective, np.ones(3, dtype=bool)) is not plans
+    kept = scratch.mask_plans(np.array([False, True, True]))
+    assert kept is plans and scratch.mask_plans(np.ones(3, dtype=bool)) is not plans
 
 
 def test_first_holders_names_the_first_member_of_each_shared_generator():

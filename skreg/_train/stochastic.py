@@ -22,7 +22,8 @@ class Workspace:
     """What every step of a fit reuses: the objective, its step scratch, and the batch buffers, allocated once.
 
     Batches are gathered into, and run through, preallocated arrays: one set
-    for full-size batches, one for an epoch's last, smaller batch.
+    for full-size batches, one for an epoch's last, smaller batch (so at
+    most twice one batch's arrays, held for the fit).
     """
 
     def __init__(self, objective: Objective, data: TrainingData, state: TrainingState, batch_size: int):
