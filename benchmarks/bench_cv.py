@@ -12,6 +12,8 @@ drifting load hits all alike:
 
 * ``cv``: ``RegularizedMLPClassifierCV`` (all 27 (candidate, fold) networks in one batched fit, in
   groups side by side on the cores), and ``cv n_jobs=2`` (the members over 2 joblib workers);
+  ``cv f32`` and ``cv n_jobs=2 f32``: the same with ``search_dtype='float32'`` (the search's networks
+  in float32, the refit in float64);
 * ``grid``: ``GridSearchCV(RegularizedMLPClassifier(...), n_jobs=2)`` over the same grid;
 * ``sklearn``: ``GridSearchCV(MLPClassifier(...), n_jobs=2)`` over the 3 alphas alone (scikit-learn's
   alpha converted to the same objective, ``alpha_sklearn = alpha * batch_size / n_fold``).
@@ -90,6 +92,10 @@ def main() -> None:
         "cv": lambda: RegularizedMLPClassifierCV(**common, alphas=ALPHAS, dropouts=DROPOUTS, cv=folds),
         "cv n_jobs=2": lambda: RegularizedMLPClassifierCV(**common, alphas=ALPHAS, dropouts=DROPOUTS, cv=folds,
                                                           n_jobs=2),
+        "cv f32": lambda: RegularizedMLPClassifierCV(**common, alphas=ALPHAS, dropouts=DROPOUTS, cv=folds,
+                                                     search_dtype="float32"),
+        "cv n_jobs=2 f32": lambda: RegularizedMLPClassifierCV(**common, alphas=ALPHAS, dropouts=DROPOUTS, cv=folds,
+                                                              n_jobs=2, search_dtype="float32"),
         "grid": lambda: GridSearchCV(RegularizedMLPClassifier(**common), {"alpha": ALPHAS, "dropout": DROPOUTS},
                                      cv=folds, n_jobs=n_jobs),
         "sklearn": lambda: GridSearchCV(MLPClassifier(**common),
@@ -97,7 +103,8 @@ def main() -> None:
                                         n_jobs=n_jobs),
     }
     if args.one_core:
-        del makers["cv n_jobs=2"]
+        del makers["cv n_jobs=2"], makers["cv n_jobs=2 f32"]
+    ours_labels = [label for label in makers if label.startswith("cv")]
     print(f"digits {X.shape}, hidden ({args.hidden},), batch {batch}, {epochs} epochs, {len(ALPHAS)} alphas x "
           f"{len(DROPOUTS)} dropouts, cv=3, {os.cpu_count()} CPUs" + (", one core" if args.one_core else ""))
     times, fitted = {}, {}
@@ -114,14 +121,14 @@ def main() -> None:
     for summary, how in (("median", statistics.median), ("minimum", min)):
         value = {label: how(values) for label, values in times.items()}
         print(f"\n{summary} wall time (s): " + ", ".join(f"{label} {seconds:.2f}" for label, seconds in value.items()))
-        for ours in [label for label in ("cv", "cv n_jobs=2") if label in value]:
-            print(f"  {ours:<12}: {value[ours] / value['grid']:.3f} x GridSearchCV(skreg, n_jobs={n_jobs}), "
+        for ours in ours_labels:
+            print(f"  {ours:<15}: {value[ours] / value['grid']:.3f} x GridSearchCV(skreg, n_jobs={n_jobs}), "
                   f"{value[ours] / value['sklearn']:.3f} x GridSearchCV(MLPClassifier, 3 alphas, n_jobs={n_jobs})")
     print("\nratios repeat by repeat (each pair timed one after the other), median [min, max]:")
-    for ours in [label for label in ("cv", "cv n_jobs=2") if label in times]:
+    for ours in ours_labels:
         for theirs in ("grid", "sklearn"):
             ratios = [mine / other for mine, other in zip(times[ours], times[theirs], strict=True)]
-            print(f"  {ours:<12} / {theirs:<8}: {statistics.median(ratios):.3f} [{min(ratios):.3f}, {max(ratios):.3f}]")
+            print(f"  {ours:<15} / {theirs:<8}: {statistics.median(ratios):.3f} [{min(ratios):.3f}, {max(ratios):.3f}]")
     print(f"load average at the end: {load()}")
 
     ours, grid = fitted["cv"].cv_results_, fitted["grid"].cv_results_
@@ -130,6 +137,11 @@ def main() -> None:
     for params, mine, theirs in zip(ours["params"], ours["mean_test_score"], grid["mean_test_score"], strict=True):
         print(f"{params['alpha']:>6g} {params['dropout']:>8g} {mine:>13.6f} {theirs:>13.6f} {mine - theirs:>11.2e}")
     print(f"chosen: CV estimator {fitted['cv'].best_params_}, GridSearchCV {fitted['grid'].best_params_}")
+    fast = fitted["cv f32"].cv_results_["mean_test_score"]
+    print("\nsearch_dtype='float32': mean_test_score per candidate against GridSearchCV's (float64)")
+    for params, mine, theirs in zip(ours["params"], fast, grid["mean_test_score"], strict=True):
+        print(f"{params['alpha']:>6g} {params['dropout']:>8g} {mine:>13.6f} {theirs:>13.6f} {mine - theirs:>11.2e}")
+    print(f"chosen: float32 search {fitted['cv f32'].best_params_}")
 
 
 if __name__ == "__main__":

@@ -43,9 +43,10 @@ alphas : array-like of float, default=(0.1, 1.0, 10.0)
         None: X's own (float64, or float32 input kept as float32), so that
         each candidate scores exactly as ``GridSearchCV`` over the base
         estimator would. ``'float32'``: they train on one float32 copy of X
-        (half X's size, shared by all): the search runs about 1.7-1.9x
-        faster, and each score differs from the float64 one as a change of
-        seed would make it differ. The refit trains in X's own dtype either way.
+        (half X's size, shared by all): on two cores the whole fit ran
+        1.4-1.8x faster (``benchmarks/bench_cv.py``), and each score differs
+        from the float64 one as a change of seed would make it differ. The
+        refit trains in X's own dtype either way.
 
     scoring : str, callable or None, default=None
         How the candidates are scored on the held-out folds (None: the
