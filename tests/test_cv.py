@@ -114,24 +114,38 @@ def test_each_candidate_scores_exactly_as_in_grid_search(cls, name, data):
 
 @pytest.mark.parametrize("cls", CV_ESTIMATORS)
 def test_a_float32_search_trains_the_networks_of_float32_input_and_refits_in_float64(cls, data):
-    """search_dtype='float32' scores every candidate exactly as the search of float32 input does (the same
-    networks, on one float32 copy of X), sparse X too; the refit is the float64 one of the default search."""
+    """search_dtype='float32' scores every candidate exactly as the search of float32 input does, and as
+    GridSearchCV on float32 input (the same networks, on one float32 copy of X; the held-out scores weighted
+    by the float64 sample weights), sparse X too; the refit is the float64 one of the default search."""
     X, y = _problem(cls, data)
+    folds = list((StratifiedKFold if cls is RegularizedMLPClassifierCV else KFold)(3).split(X, y))
     # Scores that vary continuously (the classifier's log loss, through its scorer), so float32 shows in them.
-    grid = dict(alphas=[0.01, 3.0], dropouts=[0.0, 0.3], cv=3,
-                scoring="neg_log_loss" if cls is RegularizedMLPClassifierCV else None)
+    scoring = "neg_log_loss" if cls is RegularizedMLPClassifierCV else None
+    grid = dict(alphas=[0.01, 3.0], dropouts=[0.0, 0.3], cv=folds, scoring=scoring)
+    weight = {"sample_weight": data["weight"]}  # not float32 numbers: scored in float32, they would differ
     with threadpool_limits(1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for X_in in (sp.csr_matrix(X), X):
-            fast = cls(**SMALL, **grid, search_dtype="float32").fit(X_in, y)
-            float32 = cls(**SMALL, **grid, refit=False).fit(X_in.astype(np.float32), y)
+            fast = cls(**SMALL, **grid, search_dtype="float32").fit(X_in, y, **weight)
+            float32 = cls(**SMALL, **grid, refit=False).fit(X_in.astype(np.float32), y, **weight)
             assert_array_equal(fast.cv_results_["mean_test_score"], float32.cv_results_["mean_test_score"])
-        default = cls(**SMALL, **grid).fit(X, y)  # compared with the last, dense, float32 search
+        theirs = _grid_search(cls, SMALL, [0.01, 3.0], [0.0, 0.3], folds, scoring).fit(X.astype(np.float32), y,
+                                                                                       **weight)
+        assert_array_equal(fast.cv_results_["mean_test_score"], theirs.cv_results_["mean_test_score"])
+        default = cls(**SMALL, **grid).fit(X, y, **weight)  # compared with the last, dense, float32 search
     assert fast.coefs_[0].dtype == np.float64
     assert not np.array_equal(fast.cv_results_["mean_test_score"], default.cv_results_["mean_test_score"])
     if fast.best_params_ == default.best_params_:
         for ours, theirs in zip(fast.coefs_, default.coefs_, strict=True):
             assert_array_equal(ours, theirs)
+
+
+def test_a_float32_search_refuses_x_beyond_float32s_range(data):
+    """A float64 X that float32 cannot hold is refused naming search_dtype, not turned into infinities."""
+    X = data["X"].copy()
+    X[5, 3] = 1e39
+    with pytest.raises(ValueError, match="search_dtype='float32' cannot represent"):
+        RegularizedMLPRegressorCV(**SMALL, alphas=[0.1], search_dtype="float32").fit(X, data["y_reg"])
 
 
 def test_a_float32_search_scores_as_the_float64_one_within_seed_noise():

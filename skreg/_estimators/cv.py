@@ -13,6 +13,7 @@ import warnings
 from inspect import signature
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, check_scoring, r2_score
@@ -25,6 +26,7 @@ from sklearn.utils.validation import _check_sample_weight
 from skreg._cv_docs import cv_docstring
 from skreg._estimators.base import member_mean
 from skreg._estimators.classifier import RegularizedMLPClassifier
+from skreg._estimators.fitted import largest_magnitude
 from skreg._estimators.regressor import RegularizedMLPRegressor
 from skreg._estimators.search import SearchMembersMixin, member_sets, search_results
 from skreg._objective import Regularization
@@ -128,7 +130,9 @@ class CVMixin:
         y = self._prepare_y(y)
         self._check_search_targets(y)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+            # In float64 whatever X's dtype: the held-out scores weigh by them as GridSearchCV's scorers do (each
+            # fit casts them to its X's dtype itself).
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         folds = list(check_cv(self.cv, y, classifier=is_classifier(self)).split(X, y))
         entropy = root_entropy(self.random_state)
         scores, fit_times, score_times, diverged = self._search(self._search_input(X), y, sample_weight, candidates,
@@ -144,7 +148,14 @@ class CVMixin:
         """X as the (candidate, fold) networks train on it: a float32 copy with ``search_dtype='float32'``."""
         if self.search_dtype is None or X.dtype == self.search_dtype:
             return X
-        return X.astype(self.search_dtype)
+        with np.errstate(over="ignore"):
+            converted = X.astype(self.search_dtype)
+        if not np.isfinite(converted.data if sp.issparse(converted) else converted).all():
+            raise ValueError(
+                f"X holds values beyond {self.search_dtype}'s range (largest |x| {largest_magnitude(X):.3g}), which "
+                f"search_dtype={self.search_dtype!r} cannot represent: scale X (e.g. with StandardScaler), or leave "
+                "search_dtype=None to search in X's own dtype.")
+        return converted
 
     def _clear_fitted(self) -> None:
         """Drop every attribute of an earlier fit (its refit may have set some this one does not).
