@@ -10,6 +10,7 @@ from skreg._compat import migrate_training_state
 from skreg._members import concat_fields, take_rows
 from skreg._objective import NetworkSpec, Objective, Regularization
 from skreg._optimizers import SGD, Adam
+from skreg._random import first_holders
 from skreg._train.history import History
 
 
@@ -224,9 +225,9 @@ def _with_stopping_record(part: TrainingState, template, keep_best: bool) -> Tra
 
 
 def shares_generators(state: TrainingState) -> bool:
-    """Whether some members of ``state`` hold one generator (``MemberStreams``)."""
-    shuffle = state.streams.shuffle
-    return len({id(generator) for generator in shuffle}) < len(shuffle)
+    """Whether some members of ``state`` hold one generator (``MemberStreams``): a member not its own first holder."""
+    holders = first_holders(state.streams.shuffle)
+    return bool((holders != np.arange(len(holders))).any())
 
 
 def with_own_generators(part: TrainingState) -> TrainingState:
